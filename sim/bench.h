@@ -1,0 +1,17 @@
+/* Benchmarks printed by `pesim bench`: each figure next to the bare ceiling measured in the same
+ * run, so the numbers can be compared across machines. */
+#ifndef PESIM_BENCH_H
+#define PESIM_BENCH_H
+
+#include <stdio.h>
+
+/* Event-queue throughput: pesim's des_queue/des_sim with its real 32-byte event against a bare
+ * binary heap of 16-byte events, at several numbers of pending events. Prints a table to out.
+ * Each measurement runs for at least min_seconds. 0 ok, negative on error. */
+int bench_des(FILE *out, double min_seconds);
+
+/* Result-database throughput: db_add_inference rows/s against a bare prepared INSERT loop of a
+ * 16-column row in one transaction, both on fresh files in dir. 0 ok, negative on error. */
+int bench_db(FILE *out, const char *dir, double min_seconds);
+
+#endif
