@@ -1,0 +1,57 @@
+#!/bin/sh
+# pesim quick start: install what is missing (Debian 12 packages, idempotent), build, then
+#   ./quickstart.sh run    run the default experiment
+#   ./quickstart.sh test   build the default and the ASan+UBSan presets and run every test
+# Run as root or as a user with sudo; only the package installation needs privileges.
+set -eu
+
+cd "$(dirname "$0")"
+MODE="${1:-}"
+case "$MODE" in
+run | test) ;;
+*)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac
+
+# Everything pesim builds and runs with, from Debian's archive.
+PACKAGES="build-essential cmake pkg-config git ca-certificates
+    libsqlite3-dev sqlite3 libgsl-dev libcmocka-dev libopenblas-dev libinih-dev zlib1g-dev
+    dataset-fashion-mnist"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -n "$missing" ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    echo "quickstart: installing:$missing" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+else
+    echo "quickstart: all packages present" >&2
+fi
+
+build() {
+    cmake --preset "$1" >/dev/null
+    cmake --build --preset "$1"
+}
+
+if [ "$MODE" = test ]; then
+    build default
+    ctest --preset default
+    build debug
+    ctest --preset debug
+    exit 0
+fi
+
+build default
+PESIM=build/default/sim/pesim
+# The default experiment: until exit policies, the accelerator model and sweeps land, this
+# validates the default experiment config and measures the event core and result writer.
+"$PESIM" check configs/default.ini
+"$PESIM" bench
