@@ -58,11 +58,11 @@ typedef struct parse_ctx {
     const char *buf;
     size_t len, pos;
     int lineno;
-    const char *raw;    /* current raw line */
-    bool stop;          /* a fatal problem ended the parse */
-    int prev_key;       /* schema index of the previous key line, -1 none */
-    int prev_sweep;     /* sweep index of the previous key line, -1 none */
-    int *line_in_file;  /* per schema key: line it was set at in this file, 0 = not */
+    const char *raw;   /* current raw line */
+    bool stop;         /* a fatal problem ended the parse */
+    int prev_key;      /* schema index of the previous key line, -1 none */
+    int prev_sweep;    /* sweep index of the previous key line, -1 none */
+    int *line_in_file; /* per schema key: line it was set at in this file, 0 = not */
 } parse_ctx;
 
 static void add_error(cfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -305,7 +305,8 @@ static int check_scalar(const cfg_key *k, cfg_type type, const char *v, char *ms
     }
     case CFG_REAL: {
         double x;
-        if (!parse_double(v, &x)) return snprintf(msg, len, "'%s' is not a finite real number", v), -1;
+        if (!parse_double(v, &x))
+            return snprintf(msg, len, "'%s' is not a finite real number", v), -1;
         if (!in_range(k, x)) {
             range_text(k, range, sizeof range);
             return snprintf(msg, len, "%s is out of range %s", v, range), -1;
@@ -424,8 +425,10 @@ static long long sweep_count(const cfg_key *k, const char *text, char *msg, size
             double a, b, step;
             if (!c2) return snprintf(msg, len, "range '%s' must be first:last:step", item), -1;
             *c1 = *c2 = '\0';
-            if (!parse_double(item, &a) || !parse_double(c1 + 1, &b) || !parse_double(c2 + 1, &step))
-                return snprintf(msg, len, "range '%s:%s:%s' needs three numbers", item, c1 + 1, c2 + 1),
+            if (!parse_double(item, &a) || !parse_double(c1 + 1, &b) ||
+                !parse_double(c2 + 1, &step))
+                return snprintf(msg, len, "range '%s:%s:%s' needs three numbers", item, c1 + 1,
+                                c2 + 1),
                        -1;
             if (step <= 0 || b < a)
                 return snprintf(msg, len, "range %s:%s:%s must have first <= last and step > 0",
@@ -433,7 +436,8 @@ static long long sweep_count(const cfg_key *k, const char *text, char *msg, size
                        -1;
             double steps = floor((b - a) / step + 1e-9);
             if (steps + 1 > MAX_SWEEP_POINTS)
-                return snprintf(msg, len, "range %s:%s:%s has too many values", item, c1 + 1, c2 + 1),
+                return snprintf(msg, len, "range %s:%s:%s has too many values", item, c1 + 1,
+                                c2 + 1),
                        -1;
             char num[64];
             for (double s = 0; s <= steps; s += steps > 0 ? steps : 1) { /* check both ends */
@@ -557,8 +561,7 @@ static void handle_include(parse_ctx *x, const char *value)
 static void handle_sweep(parse_ctx *x, const char *name, const char *value, bool continuation)
 {
     cfg *c = x->c;
-    if (continuation && x->prev_sweep >= 0 &&
-        strcmp(c->sweep[x->prev_sweep].param, name) == 0) {
+    if (continuation && x->prev_sweep >= 0 && strcmp(c->sweep[x->prev_sweep].param, name) == 0) {
         append_text(&c->sweep[x->prev_sweep].values, value);
         return;
     }
@@ -582,7 +585,8 @@ static void handle_sweep(parse_ctx *x, const char *name, const char *value, bool
                 snprintf(hint, sizeof hint, " (did you mean '%s'?)", full);
             }
         }
-        add_error(c, "%s:%d: [sweep] unknown parameter '%s'%s; sweep lines are section.key = values",
+        add_error(c,
+                  "%s:%d: [sweep] unknown parameter '%s'%s; sweep lines are section.key = values",
                   x->path, x->lineno, name, hint);
         return;
     }
@@ -640,8 +644,8 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     if (x->line_in_file[ki]) {
-        add_error(c, "%s:%d: duplicate key '%s' in [%s] (first set at line %d)", x->path,
-                  x->lineno, name, section, x->line_in_file[ki]);
+        add_error(c, "%s:%d: duplicate key '%s' in [%s] (first set at line %d)", x->path, x->lineno,
+                  name, section, x->line_in_file[ki]);
         x->prev_key = -1;
         return 1;
     }
@@ -654,8 +658,7 @@ static int handler(void *user, const char *section, const char *name, const char
 }
 
 /* Read a whole file; -1 with an error added. */
-static int slurp(cfg *c, const char *path, const char *from, int from_line, char **out,
-                 size_t *len)
+static int slurp(cfg *c, const char *path, const char *from, int from_line, char **out, size_t *len)
 {
     char loc[MSG_LEN];
     if (from)
@@ -761,11 +764,18 @@ static int load_file(cfg *c, const char *path, const char *from, int from_line)
 
     int *lines = calloc(cfg_schema_len, sizeof *lines);
     if (!lines) abort();
-    parse_ctx x = {.c = c, .path = c->files[src], .src = src, .buf = buf, .len = len,
-                   .prev_key = -1, .prev_sweep = -1, .line_in_file = lines};
+    parse_ctx x = {.c = c,
+                   .path = c->files[src],
+                   .src = src,
+                   .buf = buf,
+                   .len = len,
+                   .prev_key = -1,
+                   .prev_sweep = -1,
+                   .line_in_file = lines};
     int rc = ini_parse_stream(reader, &x, handler, &x);
     if (rc > 0 && !x.stop)
-        add_error(c, "%s:%d: syntax error: expected [section], key = value, or a comment", path, rc);
+        add_error(c, "%s:%d: syntax error: expected [section], key = value, or a comment", path,
+                  rc);
     check_file_values(c, src);
     free(lines);
     free(buf);
@@ -923,8 +933,7 @@ size_t cfg_real_list(const cfg *c, const char *section, const char *key, double 
     return n;
 }
 
-size_t cfg_int_list(const cfg *c, const char *section, const char *key, long long *out,
-                    size_t max)
+size_t cfg_int_list(const cfg *c, const char *section, const char *key, long long *out, size_t max)
 {
     const char *p = cfg_get(c, section, key);
     char item[128];
@@ -999,8 +1008,8 @@ int cfg_finish(cfg *c)
     }
     if (is(c, "exit", "rule", "softmax") && cfg_real(c, "exit", "beta") > 1) {
         key_loc(c, "exit", "beta", loc, sizeof loc);
-        add_error(c, "%s: [exit] beta = %s: with rule = softmax it is a probability in (0, 1]",
-                  loc, cfg_get(c, "exit", "beta"));
+        add_error(c, "%s: [exit] beta = %s: with rule = softmax it is a probability in (0, 1]", loc,
+                  cfg_get(c, "exit", "beta"));
     }
     if (is(c, "workload", "arrival", "trace") && !*cfg_get(c, "workload", "arrival_trace")) {
         key_loc(c, "workload", "arrival", loc, sizeof loc);
@@ -1017,7 +1026,8 @@ int cfg_finish(cfg *c)
             if (n < 0) continue; /* already reported */
             if (first < 0) first = n;
             if (n != first)
-                add_error(c, "%s:%d: [sweep] %s has %lld values; mode = zip needs %lld like the first",
+                add_error(c,
+                          "%s:%d: [sweep] %s has %lld values; mode = zip needs %lld like the first",
                           c->files[c->sweep[i].src], c->sweep[i].line, c->sweep[i].param, n, first);
         }
     }
@@ -1185,9 +1195,9 @@ void cfg_print_annotated(const cfg *c, FILE *out)
 
 static const char *type_name(cfg_type t)
 {
-    static const char *const names[] = {"int",  "real",  "bool",     "string",    "choice",
-                                        "path", "input file", "shape", "int list", "real list",
-                                        "word list"};
+    static const char *const names[] = {"int",      "real",      "bool",       "string",
+                                        "choice",   "path",      "input file", "shape",
+                                        "int list", "real list", "word list"};
     return names[t];
 }
 

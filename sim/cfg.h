@@ -74,11 +74,9 @@ double cfg_real(const cfg *c, const char *section, const char *key);
 bool cfg_bool(const cfg *c, const char *section, const char *key);
 /* Parse a list key into out (at most max items); returns the number of items in the list. */
 size_t cfg_real_list(const cfg *c, const char *section, const char *key, double *out, size_t max);
-size_t cfg_int_list(const cfg *c, const char *section, const char *key, long long *out,
-                    size_t max);
+size_t cfg_int_list(const cfg *c, const char *section, const char *key, long long *out, size_t max);
 /* Where the effective value came from: "FILE:LINE", "-s", or "default". */
-const char *cfg_origin(const cfg *c, const char *section, const char *key, char *buf,
-                       size_t len);
+const char *cfg_origin(const cfg *c, const char *section, const char *key, char *buf, size_t len);
 
 /* The [sweep] section: parameters and their value text, in file order. */
 size_t cfg_sweep_count(const cfg *c);

@@ -4,12 +4,11 @@
  * problem", ISSCC 2014 (45 nm, 0.9 V); values marked "assumed" have no published source. */
 #include "cfg.h"
 
-
 #define BIG     1e12
 #define BIG_INT 2147483647.0
 
-const char *const cfg_sections[] = {"experiment", "network", "exit",     "accelerator", "dvfs",
-                                    "power",      "workload", "sweep",   NULL};
+const char *const cfg_sections[] = {"experiment", "network",  "exit",  "accelerator", "dvfs",
+                                    "power",      "workload", "sweep", NULL};
 
 /* clang-format off */
 const cfg_key cfg_schema[] = {

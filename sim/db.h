@@ -14,6 +14,9 @@
 /* Rows written per transaction unless db_set_batch_rows says otherwise. */
 #define DB_DEFAULT_BATCH_ROWS 20000
 
+/* A handle is used by one thread at a time. Functions returning int give 0 on success and
+ * otherwise the negated SQLite primary result code (-SQLITE_CONSTRAINT, -SQLITE_READONLY, ...)
+ * with a one-line message naming the file in err or db_errmsg(). */
 typedef struct db db;
 
 enum db_open_flags {
@@ -24,9 +27,10 @@ enum db_open_flags {
 /* Open or create a result database. 0 ok; negative with a one-line message in err (names the
  * file: not a database, newer schema version, read-only, ...). */
 int db_open(db **out, const char *path, unsigned flags, char *err, size_t errlen);
-/* Commit any open batch and close; safe on NULL. */
+/* Commit any open batch and close; safe on NULL. A failed commit is rolled back: call db_commit
+ * first to see its error. */
 void db_close(db *d);
-void db_set_batch_rows(db *d, unsigned rows); /* rows per transaction, >= 1 */
+void db_set_batch_rows(db *d, unsigned rows); /* rows per transaction, >= 1 (0 means 1) */
 const char *db_path(const db *d);
 
 /* What db_run_begin found for a config hash. */
@@ -48,7 +52,8 @@ typedef struct db_run_spec {
  * own transaction. 0 ok, negative on error. */
 int db_run_begin(db *d, const db_run_spec *spec, bool force, int64_t *run_id,
                  db_begin_outcome *outcome, char *err, size_t errlen);
-/* Record one effective parameter ("section.key", value) of a run. */
+/* Record one effective parameter ("section.key", value) of a run (batched like rows; a key twice
+ * is an error). */
 int db_run_param(db *d, int64_t run_id, const char *key, const char *value);
 /* Commit the batch, then set status ("done" or "failed") and the end time. */
 int db_run_end(db *d, int64_t run_id, const char *status, char *err, size_t errlen);
@@ -70,8 +75,8 @@ typedef struct db_inference {
 /* One row of `exit_evals`: an exit head evaluated for a sample. */
 typedef struct db_exit_eval {
     int64_t run_id, sample;
-    int32_t seq;             /* order of evaluation within the sample, from 0 */
-    int32_t layer;           /* exit index */
+    int32_t seq;   /* order of evaluation within the sample, from 0 */
+    int32_t layer; /* exit index */
     double score, threshold;
     bool fired;
     int32_t predicted_jump;  /* -1 when no prediction followed (stored NULL) */
@@ -81,10 +86,10 @@ typedef struct db_exit_eval {
 /* One row of `segments`: a stretch of work at one OPP. */
 typedef struct db_segment {
     int64_t run_id, sample;
-    int32_t seq;                    /* order within the sample, from 0 */
-    const char *kind;               /* "backbone", "exit", "predictor", "dvfs", "idle" */
+    int32_t seq;      /* order within the sample, from 0 */
+    const char *kind; /* "backbone", "exit", "predictor", "dvfs", "idle" */
     int32_t first_layer, last_layer;
-    int32_t opp;                    /* OPP index */
+    int32_t opp; /* OPP index */
     double freq_mhz, vdd_v, time_ns;
     double compute_nj, memory_nj, static_nj; /* energy by part; energy_nj is their sum */
 } db_segment;
@@ -116,7 +121,7 @@ int db_add_exit_eval(db *d, const db_exit_eval *r);
 int db_add_segment(db *d, const db_segment *r);
 int db_add_dvfs(db *d, const db_dvfs *r);
 int db_add_layer_cost(db *d, const db_layer_cost *r);
-int db_commit(db *d); /* commit the open batch now */
+int db_commit(db *d);               /* commit the open batch now */
 const char *db_errmsg(const db *d); /* last error, one line */
 
 /* Print schema version, runs and row counts of the database at path (opened read-only). */

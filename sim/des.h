@@ -10,15 +10,15 @@
 
 /* Event types of the accelerator model (DESIGN section 5). */
 typedef enum des_type {
-    DES_ARRIVAL,        /* a request arrives */
-    DES_DMA_DONE,       /* a tile's DMA transfer finished */
-    DES_COMPUTE_DONE,   /* a tile's compute finished */
-    DES_LAYER_DONE,     /* every tile of a layer finished */
-    DES_EXIT_EVALUATED, /* an exit head finished and its score is known */
-    DES_PREDICTION_DONE,/* the prediction engine produced a jump */
-    DES_DVFS_DONE,      /* an OPP transition finished */
-    DES_INFERENCE_DONE, /* an inference left the accelerator */
-    DES_DEADLINE,       /* an inference's deadline passed */
+    DES_ARRIVAL,         /* a request arrives */
+    DES_DMA_DONE,        /* a tile's DMA transfer finished */
+    DES_COMPUTE_DONE,    /* a tile's compute finished */
+    DES_LAYER_DONE,      /* every tile of a layer finished */
+    DES_EXIT_EVALUATED,  /* an exit head finished and its score is known */
+    DES_PREDICTION_DONE, /* the prediction engine produced a jump */
+    DES_DVFS_DONE,       /* an OPP transition finished */
+    DES_INFERENCE_DONE,  /* an inference left the accelerator */
+    DES_DEADLINE,        /* an inference's deadline passed */
     DES_TYPE_COUNT
 } des_type;
 
@@ -55,8 +55,8 @@ size_t des_queue_len(const des_queue *q);
 /* Insert an event; its key is filled from prio and the next sequence number.
  * 0 ok, -1 out of memory, -2 prio out of range. */
 int des_push(des_queue *q, uint64_t time_ps, unsigned prio, const des_event *ev);
-bool des_pop(des_queue *q, des_event *out);         /* false when empty */
-bool des_peek(const des_queue *q, des_event *out);  /* earliest event without removing it */
+bool des_pop(des_queue *q, des_event *out);        /* false when empty */
+bool des_peek(const des_queue *q, des_event *out); /* earliest event without removing it */
 
 /* ---- simulator: clock, queue and handler table ---- */
 

@@ -3,6 +3,7 @@
 #include "bench.h"
 #include "cfg.h"
 #include "db.h"
+#include "kern.h"
 #include "pesim_version.h"
 #include "sha256.h"
 
@@ -133,11 +134,13 @@ static int cmd_db(int argc, char **argv)
 /* ---- pesim bench ---- */
 
 static const char bench_usage[] =
-    "usage: pesim bench [--seconds S] [--dir DIR] [des|db|all]\n"
+    "usage: pesim bench [--seconds S] [--dir DIR] [des|db|kern|all]\n"
     "\n"
     "Measure pesim's hot paths, each next to the bare ceiling measured in the same run:\n"
     "  des  event queue: pesim's 32-byte events vs a bare 16-byte binary heap (M events/s)\n"
     "  db   result writer: inference rows/s vs a plain prepared INSERT loop\n"
+    "  kern functional kernels: VGG-19 (width 1/4, 32x32x1) conv layers in GFLOP/s vs the\n"
+    "       machine's cblas_sgemm peak (threads from OPENBLAS_NUM_THREADS)\n"
     "\n"
     "  --seconds S   minimum time per measurement (default 0.5)\n"
     "  --dir DIR     where the database benchmark writes its scratch files (default /tmp)\n"
@@ -177,7 +180,8 @@ static int cmd_bench(int argc, char **argv)
         }
     }
     const char *what = optind < argc ? argv[optind] : "all";
-    if (optind + 1 < argc || (strcmp(what, "all") && strcmp(what, "des") && strcmp(what, "db"))) {
+    if (optind + 1 < argc || (strcmp(what, "all") && strcmp(what, "des") && strcmp(what, "db") &&
+                              strcmp(what, "kern"))) {
         fprintf(stderr, "pesim bench: unknown benchmark '%s'\n%s", what, bench_usage);
         return EXIT_USAGE;
     }
@@ -191,6 +195,10 @@ static int cmd_bench(int argc, char **argv)
             fprintf(stderr, "pesim bench: database benchmark failed in '%s'\n", dir);
             return EXIT_INPUT;
         }
+        printf("\n");
+    }
+    if (!strcmp(what, "all") || !strcmp(what, "kern")) {
+        if (bench_kern(stdout, seconds)) return EXIT_INTERNAL;
     }
     return EXIT_OK;
 }
@@ -225,7 +233,7 @@ static int cmd_help(int argc, char **argv)
 static const command commands[] = {
     {"check", cmd_check, "validate configs and print the effective config", check_usage},
     {"db", cmd_db, "inspect a result database (db info DB)", db_usage},
-    {"bench", cmd_bench, "measure the event core and the result writer", bench_usage},
+    {"bench", cmd_bench, "measure the event core, the result writer and the kernels", bench_usage},
     {"help", cmd_help, "show help for a subcommand, or the config reference", help_usage},
 };
 
@@ -238,13 +246,12 @@ static const command *find_command(const char *name)
 
 static void print_main_help(FILE *out)
 {
-    fprintf(out,
-            "usage: pesim [--help] [--version] SUBCOMMAND [ARGS]\n"
-            "\n"
-            "pesim simulates energy-efficient early-exit inference (Predictive Exit) on a\n"
-            "many-core DNN accelerator with DVFS, logging every inference to SQLite.\n"
-            "\n"
-            "Subcommands:\n");
+    fprintf(out, "usage: pesim [--help] [--version] SUBCOMMAND [ARGS]\n"
+                 "\n"
+                 "pesim simulates energy-efficient early-exit inference (Predictive Exit) on a\n"
+                 "many-core DNN accelerator with DVFS, logging every inference to SQLite.\n"
+                 "\n"
+                 "Subcommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n"

@@ -71,8 +71,7 @@ static void test_bad_configs(void **state)
         cfg *c = load(path);
         if (cfg_error_count(c) != 1 || strcmp(cfg_error(c, 0), want) != 0) {
             print_error("%s: %zu problems, first:\n  got  %s\n  want %s\n", e->d_name,
-                        cfg_error_count(c), cfg_error_count(c) ? cfg_error(c, 0) : "(none)",
-                        want);
+                        cfg_error_count(c), cfg_error_count(c) ? cfg_error(c, 0) : "(none)", want);
             fail();
         }
         cfg_free(c);
@@ -191,8 +190,9 @@ static void test_canonical_and_overrides(void **state)
     assert_string_equal(cfg_error(ca, 2),
                         "-s exti.beta=1: unknown section [exti] (did you mean [exit]?)");
     assert_int_equal(cfg_override(ca, "accelerator.cores=-1"), -1);
-    assert_string_equal(cfg_error(ca, 3),
-                        "-s accelerator.cores=-1: [accelerator] cores: -1 is out of range [1, 4096]");
+    assert_string_equal(
+        cfg_error(ca, 3),
+        "-s accelerator.cores=-1: [accelerator] cores: -1 is out of range [1, 4096]");
     assert_int_equal(cfg_override(ca, "exit.beta=inf"), -1);
     assert_int_equal(cfg_override(ca, "exit.beta=0x10"), -1);
     assert_int_equal(cfg_error_count(ca), 6);
@@ -225,8 +225,10 @@ static void test_generated_bad_files(void **state)
     fclose(f);
     cfg *c = load(p);
     assert_int_equal(cfg_error_count(c), 1);
-    snprintf(want, sizeof want, "%s:4: line is 298 characters long; the INI reader takes at most "
-             "198 (continue a long value on indented lines)", p);
+    snprintf(want, sizeof want,
+             "%s:4: line is 298 characters long; the INI reader takes at most "
+             "198 (continue a long value on indented lines)",
+             p);
     assert_string_equal(cfg_error(c, 0), want);
     cfg_free(c);
     unlink(p);

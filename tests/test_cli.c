@@ -28,8 +28,8 @@ static void drain(int fd, char *buf, size_t len)
     size_t n = 0;
     ssize_t got;
     char sink[4096];
-    while ((got = read(fd, n + 1 < len ? buf + n : sink,
-                       n + 1 < len ? len - 1 - n : sizeof sink)) > 0)
+    while ((got = read(fd, n + 1 < len ? buf + n : sink, n + 1 < len ? len - 1 - n : sizeof sink)) >
+           0)
         if (n + 1 < len) n += (size_t)got;
     buf[n] = '\0';
     close(fd);
