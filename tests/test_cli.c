@@ -163,6 +163,30 @@ static void test_db_info_errors(void **state)
     assert_non_null(strstr(R.err, "not a pesim result database"));
 }
 
+static void test_data(void **state)
+{
+    (void)state;
+    run(&R, (const char *[]){"data", "info", "fashoin-mnist", NULL});
+    assert_int_equal(R.status, 1);
+    assert_string_equal(R.err,
+                        "pesim data: unknown dataset 'fashoin-mnist' (fashion-mnist or mnist)\n");
+    run(&R, (const char *[]){"data", "info", "mnist", "--dir", "/nonexistent/mnist", NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "/nonexistent/mnist"));
+    run(&R, (const char *[]){"data", "import-mnist", "/nonexistent/pkg", "/tmp/x", NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "/nonexistent/pkg"));
+    run(&R, (const char *[]){"data", "frob", NULL});
+    assert_int_equal(R.status, 2);
+    if (access("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", R_OK) != 0) {
+        skip();
+    }
+    run(&R, (const char *[]){"data", "info", "fashion-mnist", "--split", "test", NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "images    10000, 32x32x1 (HxWxC, zero-padded), 10 classes"));
+    assert_non_null(strstr(R.out, "    9     1000\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_db_info_errors),
+        cmocka_unit_test(test_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
