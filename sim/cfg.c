@@ -948,6 +948,13 @@ size_t cfg_int_list(const cfg *c, const char *section, const char *key, long lon
     return n;
 }
 
+void cfg_shape(const cfg *c, const char *section, const char *key, long long dims[3])
+{
+    const char *t = cfg_get(c, section, key);
+    dims[0] = dims[1] = dims[2] = 0;
+    if (t && !parse_shape(t, dims)) dims[0] = dims[1] = dims[2] = 0;
+}
+
 static const char *origin_of(const cfg *c, int ki, char *buf, size_t len)
 {
     const cfg_val *v = &c->vals[ki];

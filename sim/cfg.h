@@ -75,6 +75,8 @@ bool cfg_bool(const cfg *c, const char *section, const char *key);
 /* Parse a list key into out (at most max items); returns the number of items in the list. */
 size_t cfg_real_list(const cfg *c, const char *section, const char *key, double *out, size_t max);
 size_t cfg_int_list(const cfg *c, const char *section, const char *key, long long *out, size_t max);
+/* Parse a shape key (HxWxC) into dims[0..2]; zeros when unparsable. */
+void cfg_shape(const cfg *c, const char *section, const char *key, long long dims[3]);
 /* Where the effective value came from: "FILE:LINE", "-s", or "default". */
 const char *cfg_origin(const cfg *c, const char *section, const char *key, char *buf, size_t len);
 

