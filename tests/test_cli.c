@@ -214,6 +214,19 @@ static void test_net_info(void **state)
     assert_int_equal(R.status, 2);
 }
 
+static void test_model_info_errors(void **state)
+{
+    (void)state;
+    run(&R, (const char *[]){"model", "info", "/nonexistent/m.db", NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "/nonexistent/m.db"));
+    run(&R, (const char *[]){"model", "info", SRC "/configs/default.ini", NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "not a pesim model file"));
+    run(&R, (const char *[]){"model", NULL});
+    assert_int_equal(R.status, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_db_info_errors),
         cmocka_unit_test(test_data),
         cmocka_unit_test(test_net_info),
+        cmocka_unit_test(test_model_info_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
