@@ -67,4 +67,5 @@ PESIM=build/default/sim/pesim
 # The default experiment: until exit policies, the accelerator model and sweeps land, this
 # validates the default experiment config and measures the event core and result writer.
 "$PESIM" check configs/default.ini
-"$PESIM" bench
+# One OpenBLAS thread: these GEMMs are too small to gain from two (docs/performance.md).
+OPENBLAS_NUM_THREADS=1 "$PESIM" bench
