@@ -32,11 +32,17 @@ typedef struct command {
 static const command *find_command(const char *name);
 static void print_main_help(FILE *out);
 
+/* True for -h and --help. */
+static bool is_help(const char *arg)
+{
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
+}
+
 /* For "SUBCOMMAND VERB ARG" commands: -1 when argv is exactly that, else the exit code after
  * printing the help (-h/--help) or the usage. */
 static int expect_verb_arg(int argc, char **argv, const char *verb, const char *usage)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+    if (argc >= 2 && is_help(argv[1])) {
         fputs(usage, stdout);
         return EXIT_OK;
     }
@@ -177,7 +183,7 @@ static int cmd_net(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "info") != 0) {
-        bool help = argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
+        bool help = argc >= 2 && is_help(argv[1]);
         fputs(net_usage, help ? stdout : stderr);
         return help ? EXIT_OK : EXIT_USAGE;
     }
@@ -307,7 +313,7 @@ static int data_info_cmd(int argc, char **argv)
 
 static int cmd_data(int argc, char **argv)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+    if (argc >= 2 && is_help(argv[1])) {
         fputs(data_usage, stdout);
         return EXIT_OK;
     }
@@ -464,7 +470,7 @@ int main(int argc, char **argv)
         print_main_help(stderr);
         return EXIT_USAGE;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (is_help(argv[1])) {
         print_main_help(stdout);
         return EXIT_OK;
     }
