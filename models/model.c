@@ -16,9 +16,8 @@
 
 #include "sha256.h"
 
-#define FLOAT_BYTES     4 /* a float32 in a BLOB */
-#define ARCH_TEXT_MAX   256
-#define ARCH_NAME_MAX   32
+#define FLOAT_BYTES     4   /* a float32 in a BLOB */
+#define NET_ERR_MAX     512 /* a net_build_arch_text message */
 #define SHAPE_TEXT_MAX  (NET_MAX_DIMS * 12)
 #define ISO_TIME_MAX    32
 #define TMP_SUFFIX      ".tmp"
@@ -119,21 +118,31 @@ static int put_meta(sqlite3 *db, sqlite3_stmt *st, const char *key, const char *
     return step_insert(db, st, path, err, errlen);
 }
 
+/* The architecture text of n (malloc'd; a layer-list network's holds its whole layer list). */
+static char *arch_text(const net *n)
+{
+    int len = net_arch_text(n, NULL, 0);
+    char *text = len < 0 ? NULL : malloc((size_t)len + 1);
+    if (text) net_arch_text(n, text, (size_t)len + 1);
+    return text;
+}
+
 static int write_meta(sqlite3 *db, const net *n, const char *const *keys, const char *const *values,
                       int n_prov, const char *path, char *err, size_t errlen)
 {
-    char arch[ARCH_TEXT_MAX], hash[SHA256_HEX_CHARS + 1], version[ISO_TIME_MAX];
-    int len = net_arch_text(n, arch, sizeof arch);
-    if (len < 0 || (size_t)len >= sizeof arch) {
-        set_err(err, errlen, "%s: architecture text too long", path);
-        return MODEL_EARG;
+    char hash[SHA256_HEX_CHARS + 1], version[ISO_TIME_MAX];
+    char *arch = arch_text(n);
+    if (!arch) {
+        set_err(err, errlen, "%s: out of memory", path);
+        return MODEL_ENOMEM;
     }
-    sha256_hex(arch, (size_t)len, hash);
+    sha256_hex(arch, strlen(arch), hash);
     snprintf(version, sizeof version, "%d", MODEL_FORMAT_VERSION);
 
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES(?, ?)", -1, &st, NULL)) {
         set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        free(arch);
         return MODEL_EIO;
     }
     int rc = put_meta(db, st, "format", MODEL_FORMAT, path, err, errlen);
@@ -154,6 +163,7 @@ static int write_meta(sqlite3 *db, const net *n, const char *const *keys, const 
         rc = put_meta(db, st, "created_at", now, path, err, errlen);
     }
     sqlite3_finalize(st);
+    free(arch);
     return rc;
 }
 
@@ -375,7 +385,7 @@ static int check_format(loader *l)
     return rc;
 }
 
-/* Check the arch hash, parse "arch=A width=W input=HxWxC classes=N" and build the net. */
+/* Check the arch hash and build the net from the arch text (net_build_arch_text). */
 static int load_arch(loader *l, net **out)
 {
     char *arch = NULL, *hash = NULL;
@@ -397,21 +407,11 @@ static int load_arch(loader *l, net **out)
         }
     }
     if (!rc) {
-        char name[ARCH_NAME_MAX];
-        double width;
-        int h, w, c, classes, used = -1;
-        int got = sscanf(arch, "arch=%31s width=%lf input=%dx%dx%d classes=%d%n", name, &width, &h,
-                         &w, &c, &classes, &used);
-        if (got != 6 || used < 0 || arch[used] != '\0') {
-            set_err(l->err, l->errlen, "%s: cannot parse architecture text '%s'", l->path, arch);
-            rc = MODEL_EFORMAT;
-        } else {
-            char nerr[ARCH_TEXT_MAX];
-            int nrc = net_build(out, name, width, h, w, c, classes, nerr, sizeof nerr);
-            if (nrc) {
-                set_err(l->err, l->errlen, "%s: architecture '%s': %s", l->path, arch, nerr);
-                rc = nrc == NET_ENOMEM ? MODEL_ENOMEM : MODEL_EFORMAT;
-            }
+        char nerr[NET_ERR_MAX];
+        int nrc = net_build_arch_text(out, arch, nerr, sizeof nerr);
+        if (nrc) {
+            set_err(l->err, l->errlen, "%s: %s", l->path, nerr);
+            rc = nrc == NET_ENOMEM ? MODEL_ENOMEM : MODEL_EFORMAT;
         }
     }
     free(arch);
@@ -663,11 +663,13 @@ const char *model_prov(const model *m, const char *key)
 int model_print_info(const model *m, const char *path, FILE *out)
 {
     if (!m || !out) return MODEL_EARG;
-    char arch[ARCH_TEXT_MAX];
-    net_arch_text(m->net, arch, sizeof arch);
+    char *arch = arch_text(m->net);
+    if (!arch) return MODEL_ENOMEM;
     struct stat sb;
     fprintf(out, "model: %s\n", path ? path : "(memory)");
-    fprintf(out, "  arch: %s\n", arch);
+    /* the first line; a layer-list network's layer list follows it in the file */
+    fprintf(out, "  arch: %.*s\n", (int)strcspn(arch, "\n"), arch);
+    free(arch);
     fprintf(out, "  parameters: %llu (%llu trainable)\n",
             (unsigned long long)net_param_count(m->net),
             (unsigned long long)net_trainable_count(m->net));
@@ -733,13 +735,16 @@ static double rng_signed_unit(rng *r)
     return 2.0 * u - 1.0;
 }
 
+/* Offsets of a BoF module's n1 and n2 from its first tensor (net.h naming order). */
+enum { BOF_TENSOR_N1 = 4, BOF_TENSOR_N2 = 5 };
+
 /* Constant initial values by name suffix; weights are the only random tensors. */
 static const struct {
     const char *suffix;
     float value;
 } const_init[] = {
     {".bias", 0.0f}, {".gamma", 1.0f}, {".beta", 0.0f}, {".mean", 0.0f}, {".var", 1.0f},
-    {".a", 1.0f},    {".c", 0.0f},     {".n1", 1.0f},   {".n2", 1.0f},
+    {".a", 1.0f},    {".c", 0.0f},     {".n1", 1.0f},   {".n2", 1.0f}, /* n1, n2: see below */
 };
 
 static bool ends_with(const char *s, const char *suffix)
@@ -788,6 +793,13 @@ int model_init_random(const net *n, uint64_t seed, float ***params_out, char *er
             model_free_params(p, count);
             return rc;
         }
+    }
+    /* BoF scales start where the paper's code starts them: n1 = codewords (the normalised
+     * responses then average 1) and n2 = the pooling window s */
+    for (int i = 0; i < net_bof_count(n); i++) {
+        const net_bof *b = net_bof_at(n, i);
+        p[b->tensor_first + BOF_TENSOR_N1][0] = (float)b->codewords;
+        p[b->tensor_first + BOF_TENSOR_N2][0] = (float)b->s;
     }
     *params_out = p;
     return MODEL_OK;

@@ -4,9 +4,10 @@
  *
  * Schema (format_version 1):
  *   meta(key TEXT PRIMARY KEY, value TEXT) STRICT: format = "pesim-model", format_version = "1",
- *       arch = net_arch_text(), arch_sha256 = its SHA-256 in hex, then provenance (dataset, seed,
- *       epochs, command, created_at, ... as the caller gives them; created_at is added in UTC
- *       ISO-8601 when the caller does not give it).
+ *       arch = net_arch_text() (one line, or for a layer-list network that line and the whole
+ *       canonical layer list, so the file needs no other file), arch_sha256 = its SHA-256 in
+ *       hex, then provenance (dataset, seed, epochs, command, created_at, ... as the caller
+ *       gives them; created_at is added in UTC ISO-8601 when the caller does not give it).
  *   tensors(name TEXT PRIMARY KEY, shape TEXT NOT NULL, data BLOB NOT NULL) STRICT: shape is the
  *       dims joined by commas ("16,1,3,3"), data holds count little-endian float32 values.
  *   exits(exit INTEGER PRIMARY KEY, name TEXT NOT NULL, threshold REAL, test_accuracy REAL)
@@ -60,13 +61,15 @@ int model_save(const char *path, const net *n, const float *const *params, const
 int model_load(const char *path, model **out, char *err, size_t errlen);
 void model_free(model *m);                               /* free a model; NULL is a no-op */
 const char *model_prov(const model *m, const char *key); /* provenance value; NULL if absent */
-/* Print arch, parameter count, file size, provenance and the exit table (index, name, T_l,
- * test accuracy %) to out; path is only used for its size. 0 ok, MODEL_EIO on a write error. */
+/* Print arch (its first line), parameter count, file size, provenance and the exit table (index,
+ * name, T_l, test accuracy %) to out; path is only used for its size. 0 ok, MODEL_EIO on a write
+ * error, MODEL_ENOMEM. */
 int model_print_info(const model *m, const char *path, FILE *out);
 
 /* Allocate and initialise every tensor of n, deterministically from seed: He-uniform conv/FC
  * weights (bound sqrt(6 / fan_in)), zero biases, BN gamma 1 / beta 0 / mean 0 / var 1, BoF
- * scalars a = 1, c = 0, n1 = 1, n2 = 1. 0 ok, MODEL_EARG or MODEL_ENOMEM with err filled. */
+ * scalars a = 1, c = 0, n1 = codewords, n2 = the module's window s (as the paper's code).
+ * 0 ok, MODEL_EARG or MODEL_ENOMEM with err filled. */
 int model_init_random(const net *n, uint64_t seed, float ***params_out, char *err, size_t errlen);
 void model_free_params(float **p, int n); /* free n tensor arrays and the list; NULL is a no-op */
 

@@ -1,12 +1,13 @@
 /* Network descriptions: a multi-exit network as an ordered list of backbone ops plus
  * Bag-of-Features exit heads with explicit parameter sharing, generated for VGG-19 (BN) and the
- * CIFAR ResNet-34 at any width and input shape, with shapes, MACs, parameters and tensor names.
+ * CIFAR ResNet-34 at any width and input shape, or read from a layer-list INI file
+ * (docs/netfile.md), with shapes, MACs, parameters and tensor names.
  *
  * Conventions (DESIGN section 3):
  * - Channels scale as max(1, lround(base · width)): round to nearest, halves away from zero.
- * - Inputs must be square (the BoF window is one s for both axes and every exit must feed its
- *   FC pair 64 or 256 features): vgg19 needs a side that is a multiple of 32, resnet34 a multiple
- *   of 16.
+ * - The generators' inputs must be square (the BoF window is one s for both axes and every
+ *   exit must feed its FC pair 64 or 256 features): vgg19 needs a side that is a multiple of 32,
+ *   resnet34 a multiple of 16. A layer-list file's input may be any shape its ops accept.
  * - MACs are true multiply-accumulates: conv H_out·W_out·C_out·C_in·kh·kw, FC in·out; biases are
  *   free. BN, ReLU, pooling and adds count 0 MACs and their element operations in vec_ops (one
  *   per output element for BN, ReLU and add, one per input element for pooling).
@@ -28,6 +29,12 @@
  *             [64], M.1.weight [classes,64], M.1.bias [classes].
  *   Exits: vgg19 conv1, conv2, pool1, conv3, .. conv16 (20); resnet34 sXbY.conv1, sXbY.add (32).
  *   Exit index net_exit_count() is the final classifier, named "final".
+ *   Layer-list files: ops, exits, BoF modules and FC pairs carry the names the file gives
+ *             (defaults: exit = its op, BoF module "bof.cN" for N channels after width
+ *             scaling, FC pair "fc.shared"); convs and FCs own OP.weight [and OP.bias], BNs
+ *             OP.gamma|beta|mean|var, as above. Only conv `out` scales with the width; the
+ *             input need not be square (exits need square maps); no default coarse exits
+ *             unless the file's [net] section lists them.
  * An exit head runs codebook 1×1 conv, BoF activation/normalisation/pooling, then FC 0 (only with
  * 256 features) and FC 1 with no activation between them, as in the paper's code. */
 #ifndef PESIM_NET_H
@@ -43,7 +50,7 @@ enum net_status {
     NET_OK = 0,
     NET_EARG = -1,   /* a bad argument: unknown arch, width, input shape, classes */
     NET_ENOMEM = -2, /* out of memory */
-    NET_EIO = -3,    /* writing a table failed */
+    NET_EIO = -3,    /* reading a layer-list file or writing a table failed */
 };
 
 /* Limits that keep every MAC count within uint64_t and every dimension within int. */
@@ -53,7 +60,9 @@ enum net_status {
 #define NET_MAX_CHANNELS 16384 /* input channels and scaled backbone channels */
 #define NET_MAX_CLASSES  65536 /* output classes */
 #define NET_MIN_CLASSES  2
-#define NET_MAX_COARSE   8 /* exits in a default coarse list */
+#define NET_MAX_COARSE   8        /* exits in a default coarse list */
+#define NET_MAX_OPS      4096     /* ops in a layer-list file */
+#define NET_LAYERS_ARCH  "layers" /* net_arch() of a network read from a layer-list file */
 
 /* Exit head geometry (DESIGN section 3): 64 BoF codewords, 2×2 pooling bins after a conv, an FC
  * to 64 hidden units; hidden == codewords so that a 1-bin exit (64 features) skips that FC. */
@@ -156,18 +165,26 @@ typedef struct net_totals {
 
 typedef struct net net;
 
-/* Build arch ("vgg19" | "resnet34") at width (> 0) for h×w×c inputs and classes outputs into
- * *out. 0 ok; NET_EARG or NET_ENOMEM with a one-line message in err (may be NULL), *out NULL. */
+/* Build arch ("vgg19" | "resnet34", else the path of a layer-list file, docs/netfile.md) at
+ * width (> 0) for h×w×c inputs and classes outputs into *out. 0 ok; NET_EARG (bad argument or
+ * file content, "FILE:LINE: message"), NET_EIO (file unreadable) or NET_ENOMEM with a one-line
+ * message in err (may be NULL), *out NULL. */
 int net_build(net **out, const char *arch, double width, int h, int w, int c, int classes,
               char *err, size_t errlen);
+/* Build from a net_arch_text() text: "arch=vgg19|resnet34 width=W input=HxWxC classes=N", or
+ * "arch=layers ..." followed by a newline and a layer list (never read from a file). Returns as
+ * net_build; err says "cannot parse architecture text 'LINE1'" or "architecture 'LINE1': why". */
+int net_build_arch_text(net **out, const char *text, char *err, size_t errlen);
 void net_free(net *n); /* free a network; NULL is a no-op */
 
-const char *net_arch(const net *n); /* "vgg19" or "resnet34" */
+const char *net_arch(const net *n); /* "vgg19", "resnet34" or "layers" (NET_LAYERS_ARCH) */
 double net_width(const net *n);     /* width multiplier it was built with */
 net_shape net_input(const net *n);  /* input shape (C, H, W) */
 int net_classes(const net *n);      /* output classes */
-/* Writes "arch=vgg19 width=0.25 input=32x32x1 classes=10" (the model file's architecture text)
- * into buf; returns the length it needed, as snprintf does. */
+/* Writes the model file's architecture text into buf: "arch=vgg19 width=0.25 input=32x32x1
+ * classes=10", or for a layer-list network "arch=layers width=... classes=N\n" and the canonical
+ * layer list (every op with all its keys), so that it rebuilds without the file. Returns the
+ * length it needed, as snprintf does (buf may be NULL when len is 0). */
 int net_arch_text(const net *n, char *buf, size_t len);
 
 int net_op_count(const net *n);                     /* backbone ops (layers) */
@@ -179,7 +196,8 @@ int net_exit_count(const net *n);                     /* exits, not counting the
 const net_exit *net_exit_at(const net *n, int i);     /* 0 .. count ("final"); NULL otherwise */
 int net_exit_by_name(const net *n, const char *name); /* index ("final" → count); -1 unknown */
 /* Default exit list of the coarse policy (vgg19: pool2, pool3, pool4; resnet34: the last add
- * of stages 1-3, our analogue); stores a pointer to ascending indices, returns their number. */
+ * of stages 1-3, our analogue; a layer-list file: its [net] coarse_exits, else none); stores a
+ * pointer to ascending indices, returns their number. */
 int net_coarse_exits(const net *n, const int **exits);
 
 int net_bof_count(const net *n);                        /* BoF modules */

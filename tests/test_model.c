@@ -1,6 +1,7 @@
-/* Tests of models/model: save/load round trips are bit-exact for vgg19 and resnet34, every
- * promised load error appears when a saved file is edited with raw SQL, random initialisation
- * is deterministic and sane, and the info printout carries the exit table. */
+/* Tests of models/model: save/load round trips are bit-exact for vgg19, resnet34 and a network
+ * from a layer-list file (which the model file carries in its arch text), every promised load
+ * error appears when a saved file is edited with raw SQL, random initialisation is deterministic
+ * and sane, and the info printout carries the exit table. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,11 +68,11 @@ static float **save_random(const char *path, const net *n, uint64_t seed)
     return p;
 }
 
-static void round_trip(const char *arch, double width)
+/* Save n with random parameters, load it back, check every field; returns the loaded model. */
+static model *round_trip_net(const net *n, const char *tag)
 {
     char path[256], err[ERR_LEN] = "";
-    tmp_path(path, sizeof path, arch);
-    net *n = build(arch, width);
+    tmp_path(path, sizeof path, tag);
     float **p = save_random(path, n, SEED);
     model *m = NULL;
     int rc = model_load(path, &m, err, sizeof err);
@@ -92,14 +93,25 @@ static void round_trip(const char *arch, double width)
     assert_non_null(model_prov(m, "created_at"));
     assert_null(model_prov(m, "nope"));
     assert_null(model_prov(m, "arch"));
-    char a[256], b[256];
-    net_arch_text(n, a, sizeof a);
-    net_arch_text(m->net, b, sizeof b);
+    int len = net_arch_text(n, NULL, 0);
+    char *a = malloc((size_t)len + 1), *b = malloc((size_t)len + 1);
+    assert_non_null(a);
+    assert_non_null(b);
+    net_arch_text(n, a, (size_t)len + 1);
+    assert_int_equal(net_arch_text(m->net, b, (size_t)len + 1), len);
     assert_string_equal(a, b);
-    model_free(m);
+    free(a);
+    free(b);
     model_free_params(p, net_tensor_count(n));
-    net_free(n);
     unlink(path);
+    return m;
+}
+
+static void round_trip(const char *arch, double width)
+{
+    net *n = build(arch, width);
+    model_free(round_trip_net(n, arch));
+    net_free(n);
 }
 
 static void test_round_trip_vgg19(void **state)
@@ -112,6 +124,84 @@ static void test_round_trip_resnet34(void **state)
 {
     (void)state;
     round_trip("resnet34", 0.125);
+}
+
+/* A network from a layer-list file: the model file holds its whole layer list, so it loads
+ * after the file is gone. */
+static void test_round_trip_layers(void **state)
+{
+    (void)state;
+    char src[256], copy[256], err[ERR_LEN] = "";
+    snprintf(src, sizeof src, "%s/tests/nets/tiny.ini", PESIM_SOURCE_DIR);
+    snprintf(copy, sizeof copy, "/tmp/test_model_%ld_layers.ini", (long)getpid());
+    FILE *in = fopen(src, "rb"), *out = fopen(copy, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, got, out), got);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    net *n = NULL;
+    int rc = net_build(&n, copy, 0.5, SIDE, SIDE, CHANNELS, CLASSES, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    unlink(copy);
+    model *m = round_trip_net(n, "layers");
+    assert_string_equal(net_arch(m->net), "layers");
+    assert_int_equal(net_op_count(m->net), net_op_count(n));
+    assert_int_equal(net_exit_count(m->net), 3);
+    assert_string_equal(net_exit_at(m->net, 1)->name, "pool1");
+    assert_int_equal(net_tensor_count(m->net), net_tensor_count(n));
+    assert_int_equal(net_get_totals(m->net)->backbone_macs, net_get_totals(n)->backbone_macs);
+    const int *ex = NULL;
+    assert_int_equal(net_coarse_exits(m->net, &ex), 2);
+
+    /* the printout shows the arch text's first line only */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(model_print_info(m, NULL, f), 0);
+    fclose(f);
+    assert_non_null(strstr(text, "  arch: arch=layers width=0.5 input=32x32x1 classes=10\n"));
+    assert_null(strstr(text, "[c1]"));
+    free(text);
+    model_free(m);
+    net_free(n);
+}
+
+/* A broken layer list in a model file is reported with its line in the arch text. */
+static void test_layers_arch_invalid(void **state)
+{
+    (void)state;
+    char path[256], err[ERR_LEN] = "", sql[1024], hex[SHA256_HEX_CHARS + 1];
+    tmp_path(path, sizeof path, "badlayers");
+    net *n = build("vgg19", SMALL_W);
+    float **p = save_random(path, n, SEED);
+    const char *text = "arch=layers width=1 input=32x32x1 classes=10\n[fc]\nkind = fc\nout = 7\n";
+    sha256_hex(text, strlen(text), hex);
+    snprintf(sql, sizeof sql,
+             "UPDATE meta SET value = '%s' WHERE key = 'arch';"
+             "UPDATE meta SET value = '%s' WHERE key = 'arch_sha256'",
+             text, hex);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    model *m = (model *)1;
+    assert_int_equal(model_load(path, &m, err, sizeof err), MODEL_EFORMAT);
+    assert_null(m);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s: architecture 'arch=layers width=1 input=32x32x1 classes=10': arch text:2: the "
+             "last op 'fc' must be the final classifier: an fc with out = classes (10)",
+             path);
+    assert_string_equal(err, want);
+    model_free_params(p, net_tensor_count(n));
+    net_free(n);
+    unlink(path);
 }
 
 /* Save a small vgg19, apply sql (may be NULL), load, expect failure with want in the message. */
@@ -350,6 +440,16 @@ static void test_save_rejects(void **state)
     unlink(path);
 }
 
+/* The BoF module owning tensor i, or -1. */
+static int net_bof_by_tensor(const net *n, int i)
+{
+    for (int b = 0; b < net_bof_count(n); b++) {
+        const net_bof *m = net_bof_at(n, b);
+        if (i >= m->tensor_first && i < m->tensor_first + m->tensor_count) return b;
+    }
+    return -1;
+}
+
 static void test_init_random(void **state)
 {
     (void)state;
@@ -368,9 +468,12 @@ static void test_init_random(void **state)
         const char *suffix = strrchr(t->name, '.');
         assert_non_null(suffix);
         float want = NAN;
-        if (!strcmp(suffix, ".gamma") || !strcmp(suffix, ".var") || !strcmp(suffix, ".a") ||
-            !strcmp(suffix, ".n1") || !strcmp(suffix, ".n2"))
+        if (!strcmp(suffix, ".gamma") || !strcmp(suffix, ".var") || !strcmp(suffix, ".a"))
             want = 1.0f;
+        else if (!strcmp(suffix, ".n1"))
+            want = NET_BOF_CODEWORDS;
+        else if (!strcmp(suffix, ".n2"))
+            want = (float)net_bof_at(n, net_bof_by_tensor(n, i))->s;
         else if (!strcmp(suffix, ".beta") || !strcmp(suffix, ".mean") || !strcmp(suffix, ".c") ||
                  !strcmp(suffix, ".bias"))
             want = 0.0f;
@@ -433,16 +536,17 @@ static void test_print_info(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_vgg19), cmocka_unit_test(test_round_trip_resnet34),
-        cmocka_unit_test(test_missing_tensor),   cmocka_unit_test(test_extra_tensor),
-        cmocka_unit_test(test_wrong_shape),      cmocka_unit_test(test_truncated_blob),
-        cmocka_unit_test(test_nan_tensor),       cmocka_unit_test(test_arch_text_changed),
-        cmocka_unit_test(test_hash_changed),     cmocka_unit_test(test_arch_unparsable),
-        cmocka_unit_test(test_arch_invalid),     cmocka_unit_test(test_format_version_newer),
-        cmocka_unit_test(test_not_pesim),        cmocka_unit_test(test_exit_rows),
-        cmocka_unit_test(test_bad_thresholds),   cmocka_unit_test(test_garbage_empty_missing),
-        cmocka_unit_test(test_save_rejects),     cmocka_unit_test(test_init_random),
-        cmocka_unit_test(test_print_info),
+        cmocka_unit_test(test_round_trip_vgg19),    cmocka_unit_test(test_round_trip_resnet34),
+        cmocka_unit_test(test_missing_tensor),      cmocka_unit_test(test_extra_tensor),
+        cmocka_unit_test(test_wrong_shape),         cmocka_unit_test(test_truncated_blob),
+        cmocka_unit_test(test_nan_tensor),          cmocka_unit_test(test_arch_text_changed),
+        cmocka_unit_test(test_hash_changed),        cmocka_unit_test(test_arch_unparsable),
+        cmocka_unit_test(test_arch_invalid),        cmocka_unit_test(test_format_version_newer),
+        cmocka_unit_test(test_not_pesim),           cmocka_unit_test(test_exit_rows),
+        cmocka_unit_test(test_bad_thresholds),      cmocka_unit_test(test_garbage_empty_missing),
+        cmocka_unit_test(test_save_rejects),        cmocka_unit_test(test_init_random),
+        cmocka_unit_test(test_print_info),          cmocka_unit_test(test_round_trip_layers),
+        cmocka_unit_test(test_layers_arch_invalid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

