@@ -1,52 +1,45 @@
-/* Kernel benchmark for `pesim bench`: the conv layers of a width-1/4 VGG-19 on 32×32×1 input, per
- * layer and as the whole backbone (conv + bias + ReLU + max-pools), at batch 1 and 32, printed
- * next to the raw cblas_sgemm GFLOP/s of a 512×512×512 product measured in the same run. */
+/* Kernel benchmark for `pesim bench`: the forward pass pesim actually runs (net_build + eng with
+ * BN folded, ReLU, pools and classifier) for VGG-19 at two shapes and batches 1 and 32, next to
+ * cblas_sgemm alone on exactly that forward's GEMM shapes, and the raw 512³ sgemm figure. */
+#include "eng.h"
 #include "kern.h"
+#include "model.h"
+#include "net.h"
 
 #include <cblas.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-/* One conv3×3 layer of VGG-19 at width 1/4 on 32×32 input (DESIGN section 3). */
-typedef struct vgg_layer {
-    int c_in, c_out; /* channels */
-    int map;         /* input (= output) height and width */
-    bool pool_after; /* a 2×2 stride-2 max-pool follows */
-} vgg_layer;
+/* A network the benchmark runs: vgg19 at a width and a square input. */
+typedef struct bench_net {
+    const char *label;
+    double width;
+    int side, channels;
+} bench_net;
 
-static const vgg_layer vgg_layers[] = {
-    {1, 16, 32, false},   {16, 16, 32, true},   {16, 32, 16, false},  {32, 32, 16, true},
-    {32, 64, 8, false},   {64, 64, 8, false},   {64, 64, 8, false},   {64, 64, 8, true},
-    {64, 128, 4, false},  {128, 128, 4, false}, {128, 128, 4, false}, {128, 128, 4, true},
-    {128, 128, 2, false}, {128, 128, 2, false}, {128, 128, 2, false}, {128, 128, 2, true},
+static const bench_net bench_nets[] = {
+    {"vgg19 w1 32x32x3 (CIFAR)", 1.0, 32, 3},
+    {"vgg19 w1/4 32x32x1", 0.25, 32, 1},
 };
-#define VGG_NLAYERS (sizeof(vgg_layers) / sizeof(vgg_layers[0]))
-
 static const int bench_batches[] = {1, 32};
-#define BENCH_NBATCHES (sizeof(bench_batches) / sizeof(bench_batches[0]))
+#define BENCH_NNETS    (sizeof bench_nets / sizeof bench_nets[0])
+#define BENCH_NBATCHES (sizeof bench_batches / sizeof bench_batches[0])
 
 enum {
-    VGG_KERNEL = 3,  /* every conv is 3×3, stride 1, padding 1 */
-    VGG_PAD = 1,     /* "same" padding of the 3×3 convs */
-    VGG_POOL = 2,    /* max-pool window and stride */
-    VGG_IN_MAP = 32, /* input height and width */
-    VGG_IN_CHANNELS = 1,
     GEMM_SIZE = 512, /* M = N = K of the raw sgemm ceiling */
     FLOPS_PER_MAC = 2,
+    BENCH_CLASSES = 10,
 };
 
 static const uint64_t BENCH_SEED = 0x6b65726e5eedULL;
 static const double NS_PER_S = 1e9;
 static const double FLOP_PER_GFLOP = 1e9;
-static const double FLOP_PER_MFLOP = 1e6;
 static const double MS_PER_S = 1e3;
 static const double PERCENT = 100.0;
-static const double HE_UNIFORM_GAIN = 6.0; /* weights uniform in ±sqrt(6 / fan_in) */
-static const float BIAS_RANGE = 0.1f;      /* biases uniform in ±0.1 */
-static const float DATA_RANGE = 1.0f;      /* inputs and GEMM operands uniform in ±1 */
+static const float DATA_RANGE = 1.0f; /* inputs and GEMM operands uniform in ±1 */
 
 static double bench_now_s(void)
 {
@@ -65,141 +58,257 @@ static float bench_uniform(uint64_t *state)
     return (float)((double)(z >> 11) * 0x1.0p-52 - 1.0);
 }
 
-static void bench_fill(float *x, size_t count, float scale, uint64_t *state)
+/* malloc'ed count floats uniform in ±scale; NULL on out-of-memory. */
+static float *bench_random(size_t count, float scale, uint64_t *state)
 {
-    for (size_t i = 0; i < count; i++) x[i] = scale * bench_uniform(state);
+    float *x = malloc((count ? count : 1) * sizeof *x);
+    if (x)
+        for (size_t i = 0; i < count; i++) x[i] = scale * bench_uniform(state);
+    return x;
 }
 
-/* Everything one batch size needs, allocated once before timing. */
-typedef struct vgg_net {
-    int n;                      /* batch */
-    float *w[VGG_NLAYERS];      /* weights C_out×C_in×3×3 */
-    float *b[VGG_NLAYERS];      /* biases (BN would be folded into w and b) */
-    float *input, *act0, *act1; /* input batch and two ping-pong activation buffers */
-    float *ws;                  /* conv workspace */
-    int layer;                  /* layer timed by bench_layer_call */
-} vgg_net;
+/* ---- the forward's GEMMs alone ---- */
 
-static kern_conv2d_desc vgg_desc(const vgg_layer *l, int n)
+/* One sgemm shape of the forward pass, issued `calls` times by backbone op `op`. fc: kern_fc's
+ * call, C (m×n) = X (m×k) · W^T with W stored n×k; else kern_conv2d's, C = W (m×k) · B (k×n). */
+typedef struct bench_gemm {
+    int op;
+    bool fc;
+    kern_gemm_shape s;
+} bench_gemm;
+
+/* The GEMM list of one forward at batch nb with its operands laid out as the engine has them:
+ * weights and outputs per GEMM (a per-sample conv writes each sample's output in turn), each kind
+ * in one block as eng_new allocates them, and a shared other operand (the im2col workspace, the
+ * pointwise conv's input, the FC input). */
+typedef struct gemm_plan {
+    bench_gemm *g;
+    int count;
+    float **w, **c; /* per GEMM: weights, output (pointers into the blocks) */
+    float *wblock, *cblock;
+    float *b; /* the other operand, largest size */
+} gemm_plan;
+
+static void plan_free(gemm_plan *p)
 {
-    kern_conv2d_desc d = {n,          l->c_in, l->map, l->map,  l->c_out, VGG_KERNEL,
-                          VGG_KERNEL, 1,       1,      VGG_PAD, VGG_PAD};
-    return d;
+    free(p->w);
+    free(p->c);
+    free(p->wblock);
+    free(p->cblock);
+    free(p->b);
+    free(p->g);
+    *p = (gemm_plan){0};
 }
 
-static double vgg_layer_flops(const vgg_layer *l)
+/* Floats of GEMM g's weights, other operand and output (over all its calls). */
+static void gemm_sizes(const bench_gemm *g, size_t *w, size_t *b, size_t *c)
 {
-    return (double)FLOPS_PER_MAC * l->c_in * l->c_out * VGG_KERNEL * VGG_KERNEL * l->map * l->map;
+    const kern_gemm_shape *s = &g->s;
+    const size_t more = (size_t)s->calls - 1;
+    *w = (size_t)(g->fc ? s->n : s->m) * (size_t)s->k;
+    *b = (size_t)(g->fc ? s->m : s->n) * (size_t)s->k + more * s->b_step;
+    *c = (size_t)s->m * (size_t)s->n + more * s->c_step;
 }
 
-static void vgg_free(vgg_net *net)
+/* Collects the GEMMs every conv and FC op of n issues at batch nb; 0 ok, -1 on out-of-memory. */
+static int plan_build(gemm_plan *p, const net *n, int nb)
 {
-    for (size_t i = 0; i < VGG_NLAYERS; i++) {
-        free(net->w[i]);
-        free(net->b[i]);
-    }
-    free(net->input);
-    free(net->act0);
-    free(net->act1);
-    free(net->ws);
-}
-
-static int vgg_alloc(vgg_net *net, int n)
-{
-    *net = (vgg_net){.n = n};
-    uint64_t rng = BENCH_SEED;
-    size_t act_max = 0, ws_max = 0;
-    for (size_t i = 0; i < VGG_NLAYERS; i++) {
-        const vgg_layer *l = &vgg_layers[i];
-        kern_conv2d_desc d = vgg_desc(l, n);
-        size_t fan_in = (size_t)l->c_in * VGG_KERNEL * VGG_KERNEL;
-        size_t wn = (size_t)l->c_out * fan_in;
-        size_t act = (size_t)n * (size_t)l->c_out * (size_t)l->map * (size_t)l->map;
-        size_t ws = kern_conv2d_workspace_floats(&d);
-        act_max = act > act_max ? act : act_max;
-        ws_max = ws > ws_max ? ws : ws_max;
-        net->w[i] = malloc(wn * sizeof(float));
-        net->b[i] = malloc((size_t)l->c_out * sizeof(float));
-        if (!net->w[i] || !net->b[i]) return -1;
-        bench_fill(net->w[i], wn, (float)sqrt(HE_UNIFORM_GAIN / (double)fan_in), &rng);
-        bench_fill(net->b[i], (size_t)l->c_out, BIAS_RANGE, &rng);
-    }
-    size_t in_count = (size_t)n * VGG_IN_CHANNELS * VGG_IN_MAP * VGG_IN_MAP;
-    net->input = malloc(in_count * sizeof(float));
-    net->act0 = malloc(act_max * sizeof(float));
-    net->act1 = malloc(act_max * sizeof(float));
-    net->ws = malloc((ws_max ? ws_max : 1) * sizeof(float));
-    if (!net->input || !net->act0 || !net->act1 || !net->ws) return -1;
-    bench_fill(net->input, in_count, DATA_RANGE, &rng);
-    bench_fill(net->act0, act_max, DATA_RANGE, &rng);
-    return 0;
-}
-
-/* One conv layer alone, act0 → act1 (act0 holds random data of the largest layer's size). */
-static int bench_layer_call(vgg_net *net)
-{
-    const size_t i = (size_t)net->layer;
-    kern_conv2d_desc d = vgg_desc(&vgg_layers[i], net->n);
-    return kern_conv2d(&d, net->act0, net->w[i], net->b[i], net->act1, net->ws);
-}
-
-/* The whole backbone: every conv with bias and ReLU, max-pools where VGG-19 has them. */
-static int bench_forward_call(vgg_net *net)
-{
-    const float *x = net->input;
-    float *y = net->act0, *other = net->act1;
-    for (size_t i = 0; i < VGG_NLAYERS; i++) {
-        const vgg_layer *l = &vgg_layers[i];
-        kern_conv2d_desc d = vgg_desc(l, net->n);
-        int rc = kern_conv2d(&d, x, net->w[i], net->b[i], y, net->ws);
-        if (rc) return rc;
-        size_t count = (size_t)net->n * (size_t)l->c_out * (size_t)l->map * (size_t)l->map;
-        kern_relu(y, count);
-        if (l->pool_after) {
-            kern_pool_desc p = {net->n,   l->c_out, l->map,   l->map, VGG_POOL,
-                                VGG_POOL, VGG_POOL, VGG_POOL, 0,      0};
-            rc = kern_maxpool2d(&p, y, other);
-            if (rc) return rc;
-            float *t = y;
-            y = other;
-            other = t;
+    *p = (gemm_plan){0};
+    const int ops = net_op_count(n);
+    p->g = calloc((size_t)ops * KERN_CONV_GEMM_SHAPES, sizeof *p->g);
+    if (!p->g) return -1;
+    for (int i = 0; i < ops; i++) {
+        const net_op *o = net_op_at(n, i);
+        if (o->kind == NET_OP_FC) {
+            int in = o->in.c * o->in.h * o->in.w;
+            p->g[p->count++] = (bench_gemm){i, true, {nb, o->out.c, in, 1, o->bias, 0, 0}};
+        } else if (o->kind == NET_OP_CONV) {
+            kern_conv2d_desc d = {nb,    o->in.c,   o->in.h,   o->in.w, o->out.c, o->kh,
+                                  o->kw, o->stride, o->stride, o->pad,  o->pad};
+            kern_gemm_shape s[KERN_CONV_GEMM_SHAPES];
+            /* a conv followed by a BN gets the folded bias even when it has none itself */
+            const net_op *next = net_op_at(n, i + 1);
+            bool bias = o->bias || (next && next->kind == NET_OP_BN && next->src == i);
+            int k = kern_conv2d_gemm_shapes(&d, bias, s);
+            if (k == 0) return -1;
+            for (int j = 0; j < k; j++) p->g[p->count++] = (bench_gemm){i, false, s[j]};
         }
-        x = y;
-        float *t = y;
-        y = other;
-        other = t;
+    }
+    size_t w_total = 0, b_max = 0, c_total = 0, w, b, c;
+    for (int i = 0; i < p->count; i++) {
+        gemm_sizes(&p->g[i], &w, &b, &c);
+        w_total += w;
+        c_total += c;
+        if (b > b_max) b_max = b;
+    }
+    uint64_t rng = BENCH_SEED;
+    p->w = calloc((size_t)p->count, sizeof *p->w);
+    p->c = calloc((size_t)p->count, sizeof *p->c);
+    p->wblock = bench_random(w_total, DATA_RANGE, &rng);
+    p->cblock = bench_random(c_total, DATA_RANGE, &rng);
+    p->b = bench_random(b_max, DATA_RANGE, &rng);
+    if (!p->w || !p->c || !p->wblock || !p->cblock || !p->b) return -1;
+    float *pw = p->wblock, *pc = p->cblock;
+    for (int i = 0; i < p->count; i++) {
+        gemm_sizes(&p->g[i], &w, &b, &c);
+        p->w[i] = pw;
+        p->c[i] = pc;
+        pw += w;
+        pc += c;
     }
     return 0;
 }
 
-/* Seconds per call of fn(net), calling it until min_seconds have passed (after one warm-up). */
-static double bench_time(int (*fn)(vgg_net *), vgg_net *net, double min_seconds, int *rc)
+/* Runs GEMM i of the plan (all its calls). */
+static void plan_gemm(const gemm_plan *p, int i)
 {
-    *rc = fn(net);
-    if (*rc) return 0.0;
-    long calls = 0;
-    double t0 = bench_now_s(), elapsed;
+    const kern_gemm_shape *s = &p->g[i].s;
+    const float beta = s->accumulate ? 1.0f : 0.0f;
+    for (int r = 0; r < s->calls; r++) {
+        if (p->g[i].fc)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, p->b, s->k,
+                        p->w[i], s->k, beta, p->c[i], s->n);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->m, s->n, s->k, 1.0f, p->w[i],
+                        s->k, p->b + (size_t)r * s->b_step, s->n, beta,
+                        p->c[i] + (size_t)r * s->c_step, s->n);
+    }
+}
+
+/* ---- timing ---- */
+
+/* Per-call times of one timed loop: rows × width seconds (width 1 for whole calls, one column
+ * per backbone op for op-by-op calls), grown as the loop runs. */
+typedef struct series {
+    double *v;
+    size_t rows, cap;
+    int width;
+} series;
+
+/* Appends a zeroed row; NULL on out-of-memory. */
+static double *series_row(series *s)
+{
+    if (s->rows == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        double *v = realloc(s->v, cap * (size_t)s->width * sizeof *v);
+        if (!v) return NULL;
+        s->v = v;
+        s->cap = cap;
+    }
+    double *row = s->v + s->rows++ * (size_t)s->width;
+    for (int i = 0; i < s->width; i++) row[i] = 0.0;
+    return row;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of column c, sorting a copy in tmp (rows doubles). */
+static double series_median(const series *s, int c, double *tmp)
+{
+    for (size_t i = 0; i < s->rows; i++) tmp[i] = s->v[i * (size_t)s->width + (size_t)c];
+    qsort(tmp, s->rows, sizeof *tmp, cmp_double);
+    size_t h = s->rows / 2;
+    return s->rows % 2 ? tmp[h] : 0.5 * (tmp[h - 1] + tmp[h]);
+}
+
+/* What the timed loops run: the engine's forward or the plan's GEMMs. */
+typedef struct bench_run {
+    eng *e;
+    const float *input;
+    float *logits;
+    int batch, n_ops;
+    const gemm_plan *plan;
+} bench_run;
+
+/* A timed call: fills its row (row[0] = seconds of the whole call, or seconds per op). */
+typedef int (*bench_fn)(bench_run *r, double *row);
+
+static int run_forward(bench_run *r, double *row)
+{
+    double t0 = bench_now_s();
+    int rc = eng_begin(r->e, r->input, r->batch);
+    if (!rc) rc = eng_final(r->e, r->logits);
+    row[0] = bench_now_s() - t0;
+    return rc;
+}
+
+static int run_gemms(bench_run *r, double *row)
+{
+    double t0 = bench_now_s();
+    for (int i = 0; i < r->plan->count; i++) plan_gemm(r->plan, i);
+    row[0] = bench_now_s() - t0;
+    return 0;
+}
+
+static int run_forward_by_op(bench_run *r, double *row)
+{
+    int rc = eng_begin(r->e, r->input, r->batch);
+    for (int i = 0; !rc && i < r->n_ops; i++) {
+        double t0 = bench_now_s();
+        rc = eng_run_to(r->e, i);
+        row[i] = bench_now_s() - t0;
+    }
+    return rc;
+}
+
+static int run_gemms_by_op(bench_run *r, double *row)
+{
+    for (int i = 0; i < r->plan->count; i++) {
+        double t0 = bench_now_s();
+        plan_gemm(r->plan, i);
+        row[r->plan->g[i].op] += bench_now_s() - t0;
+    }
+    return 0;
+}
+
+/* Calls fn[0] and fn[1] alternately (one untimed warm-up call each first) until min_seconds
+ * have passed, and stores each column's median seconds per call in med[0] and med[1] (width
+ * doubles each). Alternating and taking medians keeps the ratio of the two steady on a machine
+ * that other work disturbs. 0 ok, -1 on a failing call or out-of-memory. */
+static int bench_pair(const bench_fn fn[2], bench_run *r, int width, double min_seconds,
+                      double *const med[2])
+{
+    series s[2] = {{NULL, 0, 0, width}, {NULL, 0, 0, width}};
+    double *tmp = NULL;
+    int rc = -1;
+    for (int k = 0; k < 2; k++) {
+        double *row = series_row(&s[k]);
+        if (!row || fn[k](r, row)) goto done;
+        s[k].rows = 0;
+    }
+    double t0 = bench_now_s();
     do {
-        *rc = fn(net);
-        if (*rc) return 0.0;
-        calls++;
-        elapsed = bench_now_s() - t0;
-    } while (elapsed < min_seconds);
-    return elapsed / (double)calls;
+        for (int k = 0; k < 2; k++) {
+            double *row = series_row(&s[k]);
+            if (!row || fn[k](r, row)) goto done;
+        }
+    } while (bench_now_s() - t0 < min_seconds);
+    tmp = malloc(s[0].rows * sizeof *tmp);
+    if (!tmp) goto done;
+    for (int k = 0; k < 2; k++)
+        for (int c = 0; c < width; c++) med[k][c] = series_median(&s[k], c, tmp);
+    rc = 0;
+done:
+    free(tmp);
+    free(s[0].v);
+    free(s[1].v);
+    return rc;
 }
 
 /* Raw cblas_sgemm GFLOP/s on a GEMM_SIZE³ product; negative on out-of-memory. */
 static double bench_sgemm_gflops(double min_seconds)
 {
     const size_t count = (size_t)GEMM_SIZE * GEMM_SIZE;
-    float *a = malloc(count * sizeof(float));
-    float *b = malloc(count * sizeof(float));
-    float *c = malloc(count * sizeof(float));
+    uint64_t rng = BENCH_SEED;
+    float *a = bench_random(count, DATA_RANGE, &rng);
+    float *b = bench_random(count, DATA_RANGE, &rng);
+    float *c = bench_random(count, DATA_RANGE, &rng);
     double gflops = -1.0;
     if (!a || !b || !c) goto out;
-    uint64_t rng = BENCH_SEED;
-    bench_fill(a, count, DATA_RANGE, &rng);
-    bench_fill(b, count, DATA_RANGE, &rng);
     long calls = -1; /* the first call warms up and is not counted */
     double t0 = 0.0, elapsed = 0.0;
     do {
@@ -217,34 +326,79 @@ out:
     return gflops;
 }
 
-/* Per-layer rows and the backbone line for one batch size. */
-static int bench_batch(FILE *out, int n, double raw_gflops, double min_seconds)
+/* ---- one network at one batch ---- */
+
+/* Milliseconds per batch by op kind, of the engine (real) and of the GEMMs alone (bound). */
+static void print_split(FILE *out, const net *n, const double *real_s, const double *bound_s)
 {
-    vgg_net net;
-    int rc = vgg_alloc(&net, n);
-    if (rc) goto done;
-    double total_flops = 0.0;
-    for (size_t i = 0; i < VGG_NLAYERS; i++) {
-        const vgg_layer *l = &vgg_layers[i];
-        net.layer = (int)i;
-        double s = bench_time(bench_layer_call, &net, min_seconds, &rc);
-        if (rc) goto done;
-        double flops = vgg_layer_flops(l) * n;
-        double gf = flops / s / FLOP_PER_GFLOP;
-        total_flops += flops;
-        fprintf(out, "%5d  conv%-2zu %4d %5d %3dx%-3d %9.3f %10.4f %8.2f %6.1f%%\n", n, i + 1,
-                l->c_in, l->c_out, l->map, l->map, vgg_layer_flops(l) / FLOP_PER_MFLOP,
-                s * MS_PER_S, gf, PERCENT * gf / raw_gflops);
+    double real[NET_OP_KIND_COUNT] = {0}, bound[NET_OP_KIND_COUNT] = {0};
+    for (int i = 0; i < net_op_count(n); i++) {
+        net_op_kind k = net_op_at(n, i)->kind;
+        real[k] += real_s[i];
+        bound[k] += bound_s[i];
     }
-    double s = bench_time(bench_forward_call, &net, min_seconds, &rc);
+    fprintf(out, "    ms/batch by op (sgemm alone):");
+    for (int k = 0; k < NET_OP_KIND_COUNT; k++) {
+        bool gemm = k == NET_OP_CONV || k == NET_OP_FC;
+        if (real[k] == 0.0 && !gemm) continue;
+        fprintf(out, " %s %.3f", net_op_kind_name((net_op_kind)k), real[k] * MS_PER_S);
+        if (gemm) fprintf(out, " (%.3f)", bound[k] * MS_PER_S);
+    }
+    fprintf(out, "\n");
+}
+
+/* Rows for network b at batch nb: the engine's forward against its GEMMs alone. */
+static int bench_one(FILE *out, const bench_net *b, int nb, double min_seconds)
+{
+    char err[256] = "";
+    net *n = NULL;
+    float **params = NULL;
+    eng *e = NULL;
+    gemm_plan plan = {0};
+    float *input = NULL, *logits = NULL;
+    double *real_op_s = NULL, *bound_op_s = NULL;
+    int rc = net_build(&n, "vgg19", b->width, b->side, b->side, b->channels, BENCH_CLASSES, err,
+                       sizeof err);
     if (rc) goto done;
-    double gf = total_flops / s / FLOP_PER_GFLOP;
-    fprintf(out,
-            "%5d  backbone (16 conv+bias+ReLU, 5 max-pools): %.4f ms/batch, %.1f images/s, "
-            "%.2f GFLOP/s (%.1f%% of raw sgemm)\n",
-            n, s * MS_PER_S, (double)n / s, gf, PERCENT * gf / raw_gflops);
+    const int n_ops = net_op_count(n);
+    rc = model_init_random(n, BENCH_SEED, &params, err, sizeof err);
+    if (rc) goto done;
+    rc = -1;
+    e = eng_new(n, (const float *const *)params, nb, err, sizeof err);
+    uint64_t rng = BENCH_SEED;
+    net_shape in = net_input(n);
+    input = bench_random((size_t)nb * (size_t)in.c * (size_t)in.h * (size_t)in.w, DATA_RANGE, &rng);
+    logits = malloc((size_t)nb * BENCH_CLASSES * sizeof *logits);
+    real_op_s = calloc((size_t)n_ops, sizeof *real_op_s);
+    bound_op_s = calloc((size_t)n_ops, sizeof *bound_op_s);
+    if (!e || !input || !logits || !real_op_s || !bound_op_s || plan_build(&plan, n, nb)) goto done;
+
+    bench_run r = {e, input, logits, nb, n_ops, &plan};
+    double fwd_s, gemm_s;
+    static const bench_fn whole[2] = {run_forward, run_gemms};
+    static const bench_fn by_op[2] = {run_forward_by_op, run_gemms_by_op};
+    if (bench_pair(whole, &r, 1, min_seconds, (double *const[2]){&fwd_s, &gemm_s}) ||
+        bench_pair(by_op, &r, n_ops, min_seconds, (double *const[2]){real_op_s, bound_op_s}))
+        goto done;
+
+    const double gflop = (double)FLOPS_PER_MAC * (double)net_get_totals(n)->backbone_macs *
+                         (double)nb / FLOP_PER_GFLOP;
+    fprintf(out, "%-26s %5d %9.1f %8.2f %12.1f %14.2f %6.1f%%\n", b->label, nb, nb / fwd_s,
+            gflop / fwd_s, nb / gemm_s, gflop / gemm_s, PERCENT * gemm_s / fwd_s);
+    print_split(out, n, real_op_s, bound_op_s);
+    rc = 0;
 done:
-    vgg_free(&net);
+    if (rc && !err[0])
+        snprintf(err, sizeof err, "%s", e && eng_error(e)[0] ? eng_error(e) : "out of memory");
+    if (rc) fprintf(stderr, "pesim bench kern: %s: %s\n", b->label, err);
+    free(real_op_s);
+    free(bound_op_s);
+    free(input);
+    free(logits);
+    plan_free(&plan);
+    eng_free(e);
+    model_free_params(params, n ? net_tensor_count(n) : 0);
+    net_free(n);
     return rc;
 }
 
@@ -252,13 +406,17 @@ int bench_kern(FILE *out, double min_seconds)
 {
     double raw = bench_sgemm_gflops(min_seconds);
     if (raw <= 0.0) return -1;
-    fprintf(out, "kern: width-1/4 VGG-19 conv3x3 layers on 32x32x1 input, OpenBLAS %d thread(s)\n",
-            openblas_get_num_threads());
-    fprintf(out, "raw cblas_sgemm %dx%dx%d: %.2f GFLOP/s\n", GEMM_SIZE, GEMM_SIZE, GEMM_SIZE, raw);
-    fprintf(out, "batch  layer  c_in c_out  map     MFLOP/img   ms/batch  GFLOP/s   %%raw\n");
-    for (size_t b = 0; b < BENCH_NBATCHES; b++) {
-        int rc = bench_batch(out, bench_batches[b], raw, min_seconds);
-        if (rc) return rc;
-    }
+    fprintf(out, "kern: OpenBLAS %d thread(s); raw cblas_sgemm %dx%dx%d: %.2f GFLOP/s\n",
+            openblas_get_num_threads(), GEMM_SIZE, GEMM_SIZE, GEMM_SIZE, raw);
+    fprintf(out, "forward = eng_begin + eng_final (BN folded, ReLU, max-pools, classifier)\n"
+                 "bound = cblas_sgemm alone on the forward's GEMM shapes; ratio = bound time / "
+                 "forward time\n");
+    fprintf(out, "network                    batch  images/s  GFLOP/s  bound img/s  bound "
+                 "GFLOP/s  ratio\n");
+    for (size_t i = 0; i < BENCH_NNETS; i++)
+        for (size_t j = 0; j < BENCH_NBATCHES; j++) {
+            int rc = bench_one(out, &bench_nets[i], bench_batches[j], min_seconds);
+            if (rc) return rc;
+        }
     return 0;
 }

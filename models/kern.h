@@ -4,6 +4,7 @@
 #ifndef PESIM_KERN_H
 #define PESIM_KERN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -54,6 +55,21 @@ size_t kern_conv2d_workspace_floats(const kern_conv2d_desc *d);
  * (may be NULL when that is 0). y must not overlap x or ws. KERN_OK or KERN_EINVAL. */
 int kern_conv2d(const kern_conv2d_desc *d, const float *x, const float *w, const float *bias,
                 float *y, float *ws);
+
+/* One cblas_sgemm shape: row-major C (m×n) = W (m×k) · B (k×n), no transposes, issued `calls`
+ * times with the same W; accumulate when C starts from its previous contents (beta = 1). */
+typedef struct kern_gemm_shape {
+    int m, n, k;
+    int calls;
+    bool accumulate;
+    size_t b_step, c_step; /* floats between the B (C) of consecutive calls; 0: the same one */
+} kern_gemm_shape;
+#define KERN_CONV_GEMM_SHAPES 2 /* most shapes kern_conv2d_gemm_shapes reports */
+
+/* The GEMMs kern_conv2d runs for d (with_bias: it gets a bias): full groups of folded samples,
+ * then a smaller last group. Fills shapes[0 .. KERN_CONV_GEMM_SHAPES); returns how many, 0 for a
+ * bad d. For benchmarks that compare the convolution with its GEMMs alone. */
+int kern_conv2d_gemm_shapes(const kern_conv2d_desc *d, bool with_bias, kern_gemm_shape *shapes);
 
 /* Folds inference batch norm into a conv or FC layer with c_out outputs of w_per_out weights each:
  * w[o][:] *= s_o, bias[o] = (bias[o] − mean[o])·s_o + beta[o], s_o = gamma[o]/sqrt(var[o] + eps).
@@ -108,9 +124,12 @@ size_t kern_bof_workspace_floats(const kern_bof_desc *d);
  * window and stride s, scale by n2; y gets N×K×(H/s)×(W/s). KERN_OK or KERN_EINVAL. */
 int kern_bof(const kern_bof_desc *d, float *x, float *y, float *ws);
 
-/* Conv-layer throughput of a width-1/4 VGG-19 on 32×32×1 input at batch 1 and 32 (per layer and
- * whole backbone) next to raw 512³ cblas_sgemm GFLOP/s; prints a table to out, each figure
- * measured for at least min_seconds. 0 ok, negative on out-of-memory or kernel error. */
+/* Forward-pass throughput of the functional engine (net_build + eng_new with random parameters,
+ * eng_begin + eng_final) for VGG-19 at width 1 on 32×32×3 and width 1/4 on 32×32×1, batch 1 and
+ * 32, next to cblas_sgemm alone on exactly that forward's GEMM shapes (the bound) and a raw 512³
+ * sgemm; prints images/s, GFLOP/s, the ratio bound time / forward time and the time per op kind
+ * to out. Forward and bound are timed alternately for at least min_seconds (whole passes, then
+ * op by op) and reported as medians. 0 ok, negative on error. */
 int bench_kern(FILE *out, double min_seconds);
 
 #endif

@@ -1,6 +1,7 @@
 /* End-to-end tests of the pesim binary: help, version, exit codes (0 ok, 1 bad input,
- * 2 usage), `check` on good and broken configs, and `db info`. The binary comes from the
- * PESIM_BIN environment variable that CTest sets. */
+ * 2 usage), `check` on good and broken configs, `db info`, and `infer` on a random tiny model
+ * with a fixture dataset. The binary comes from the PESIM_BIN environment variable that CTest
+ * sets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,11 +9,16 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "data.h"
+#include "model.h"
+#include "net.h"
 
 #define SRC        PESIM_SOURCE_DIR
 #define OUTPUT_MAX (256 * 1024)
@@ -227,6 +233,217 @@ static void test_model_info_errors(void **state)
     assert_int_equal(R.status, 2);
 }
 
+/* ---- pesim infer ---- */
+
+enum {
+    FIX_SAMPLES = 50, /* fixture images: not a multiple of the batches used below */
+    FIX_SIDE = 28,    /* MNIST-sized, zero-padded to the model's 32 */
+    FIX_CLASSES = 10,
+    FIX_EXITS = 20, /* vgg19 exits; the final classifier makes 21 rows */
+    FIX_ROWS = FIX_EXITS + 1,
+};
+#define FIX_WIDTH 0.0625 /* vgg19 at width 1/16: 4 .. 32 channels, quick to run */
+#define FIX_T0    0.06   /* exit 0's threshold: within its random logits' range */
+#define FIX_NEVER 1e3    /* a threshold no random logit reaches */
+enum { FIX_ALWAYS = 5 }; /* the exit whose threshold is 0 */
+#define FIX_SEED 1234u
+
+typedef struct infer_fixture {
+    char dir[64];
+    char model[128], images[128], labels[128];
+} infer_fixture;
+
+static infer_fixture FIX;
+
+/* A random vgg19 model file and an MNIST-like test split of FIX_SAMPLES images in a temp dir. */
+static int infer_setup(void **state)
+{
+    (void)state;
+    char err[512];
+    snprintf(FIX.dir, sizeof FIX.dir, "/tmp/pesim-cli-infer-XXXXXX");
+    if (!mkdtemp(FIX.dir)) return -1;
+    snprintf(FIX.model, sizeof FIX.model, "%s/tiny.model", FIX.dir);
+    snprintf(FIX.images, sizeof FIX.images, "%s/%s", FIX.dir, DATA_TEST_IMAGES);
+    snprintf(FIX.labels, sizeof FIX.labels, "%s/%s", FIX.dir, DATA_TEST_LABELS);
+    net *n = NULL;
+    float **params = NULL;
+    if (net_build(&n, "vgg19", FIX_WIDTH, 32, 32, 1, FIX_CLASSES, err, sizeof err)) return -1;
+    if (net_exit_count(n) != FIX_EXITS ||
+        model_init_random(n, FIX_SEED, &params, err, sizeof err)) {
+        net_free(n);
+        return -1;
+    }
+    /* exit 0 fires on some samples (random logits are small), pool2 (exit 5) on every sample,
+     * the others on none: the first-firing shares split between exits 0 and 5 */
+    double t[FIX_EXITS];
+    for (int l = 0; l < FIX_EXITS; l++) t[l] = FIX_NEVER;
+    t[0] = FIX_T0;
+    t[FIX_ALWAYS] = 0.0;
+    int rc = model_save(FIX.model, n, (const float *const *)params, t, NULL, NULL, NULL, 0, err,
+                        sizeof err);
+    model_free_params(params, net_tensor_count(n));
+    net_free(n);
+    if (rc) return -1;
+    uint8_t px[FIX_SAMPLES * FIX_SIDE * FIX_SIDE], y[FIX_SAMPLES];
+    uint32_t r = FIX_SEED;
+    for (size_t i = 0; i < sizeof px; i++) {
+        r = r * 1664525u + 1013904223u; /* Numerical Recipes LCG */
+        /* brightness grows with the sample index so that logits differ between samples */
+        px[i] =
+            (uint8_t)((r >> 24) * (i / (FIX_SIDE * FIX_SIDE) % FIX_CLASSES) / (FIX_CLASSES - 1));
+    }
+    for (int i = 0; i < FIX_SAMPLES; i++) y[i] = (uint8_t)(i % FIX_CLASSES);
+    if (data_write_idx_images(FIX.images, px, FIX_SAMPLES, FIX_SIDE, FIX_SIDE, true, err,
+                              sizeof err) ||
+        data_write_idx_labels(FIX.labels, y, FIX_SAMPLES, true, err, sizeof err))
+        return -1;
+    return 0;
+}
+
+static int infer_teardown(void **state)
+{
+    (void)state;
+    unlink(FIX.model);
+    unlink(FIX.images);
+    unlink(FIX.labels);
+    rmdir(FIX.dir);
+    return 0;
+}
+
+/* Number of newlines in s. */
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void test_infer_usage(void **state)
+{
+    (void)state;
+    run(&R, (const char *[]){"infer", "--help", NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "usage: pesim infer MODEL --data"));
+    run(&R, (const char *[]){"help", "infer", NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "usage: pesim infer MODEL --data"));
+
+    /* every usage error: exit 2 and one line on stderr, nothing on stdout */
+    static const char *const bad[][8] = {
+        {"infer", NULL},
+        {"infer", "m.db", NULL},
+        {"infer", "m.db", "--data", "cifar10", NULL},
+        {"infer", "m.db", "--data", "mnist", "--batch", "0", NULL},
+        {"infer", "m.db", "--data", "mnist", "--batch", "1025", NULL},
+        {"infer", "m.db", "--data", "mnist", "--limit", "ten", NULL},
+        {"infer", "m.db", "--data", "mnist", "--split", "val", NULL},
+        {"infer", "m.db", "--data", "mnist", "--bogus", NULL},
+        {"infer", "m.db", "--data", "mnist", "--batch", NULL},
+        {"infer", "m.db", "other.db", "--data", "mnist", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run(&R, bad[i]);
+        assert_int_equal(R.status, 2);
+        assert_int_equal(count_lines(R.err), 1);
+        assert_true(strncmp(R.err, "pesim infer: ", 13) == 0);
+        assert_string_equal(R.out, "");
+    }
+    run(&R, (const char *[]){"infer", "m.db", "--data", "mnist", "--batch", "0", NULL});
+    assert_string_equal(R.err, "pesim infer: --batch '0': expected an integer in 1 .. 1024\n");
+}
+
+static void test_infer_bad_input(void **state)
+{
+    (void)state;
+    run(&R, (const char *[]){"infer", "/nonexistent/m.db", "--data", "mnist", NULL});
+    assert_int_equal(R.status, 1);
+    assert_int_equal(count_lines(R.err), 1);
+    assert_non_null(strstr(R.err, "/nonexistent/m.db"));
+    run(&R, (const char *[]){"infer", SRC "/configs/default.ini", "--data", "mnist", NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "not a pesim model file"));
+    run(&R, (const char *[]){"infer", FIX.model, "--data", "mnist", "--data-dir",
+                             "/nonexistent/mnist", NULL});
+    assert_int_equal(R.status, 1);
+    assert_int_equal(count_lines(R.err), 1);
+    assert_non_null(strstr(R.err, "/nonexistent/mnist"));
+    /* the fixture directory has no train split */
+    run(&R, (const char *[]){"infer", FIX.model, "--data", "mnist", "--data-dir", FIX.dir,
+                             "--split", "train", NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, DATA_TRAIN_IMAGES));
+}
+
+/* One parsed row of the infer table. */
+typedef struct infer_row {
+    int exit;
+    char name[48];
+    double macs, acc, pmax, fires, first;
+} infer_row;
+
+/* Parses the table rows of out into rows (at most max); returns how many there were. */
+static int parse_infer_rows(const char *out, infer_row *rows, int max)
+{
+    int n = 0;
+    for (const char *line = out; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        infer_row r;
+        if (sscanf(line, "%d %47s %lf %lf %lf %lf %lf", &r.exit, r.name, &r.macs, &r.acc, &r.pmax,
+                   &r.fires, &r.first) != 7)
+            continue;
+        if (n < max) rows[n] = r;
+        n++;
+    }
+    return n;
+}
+
+static void test_infer_run(void **state)
+{
+    (void)state;
+    run(&R, (const char *[]){"infer", FIX.model, "--data", "mnist", "--data-dir", FIX.dir,
+                             "--batch", "8", NULL});
+    assert_int_equal(R.status, 0);
+    assert_string_equal(R.err, ""); /* stderr is not a terminal: no progress */
+    assert_non_null(strstr(R.out, "arch=vgg19 width=0.0625 input=32x32x1 classes=10"));
+    assert_non_null(strstr(R.out, "dataset mnist (test split), 50 samples, batch 8"));
+    assert_non_null(strstr(R.out, "images/s"));
+    infer_row rows[FIX_ROWS + 4];
+    assert_int_equal(parse_infer_rows(R.out, rows, FIX_ROWS + 4), FIX_ROWS);
+    double first_sum = 0.0, prev_macs = 0.0;
+    for (int l = 0; l < FIX_ROWS; l++) {
+        assert_int_equal(rows[l].exit, l);
+        assert_true(rows[l].acc >= 0.0 && rows[l].acc <= 100.0);
+        assert_true(rows[l].pmax >= 1.0 / FIX_CLASSES - 1e-4 && rows[l].pmax <= 1.0);
+        assert_true(rows[l].fires >= 0.0 && rows[l].fires <= 100.0);
+        assert_true(rows[l].first >= 0.0 && rows[l].first <= rows[l].fires);
+        assert_true(rows[l].macs >= prev_macs && rows[l].macs <= 100.0);
+        prev_macs = rows[l].macs;
+        first_sum += rows[l].first;
+    }
+    assert_string_equal(rows[0].name, "conv1");
+    assert_string_equal(rows[FIX_EXITS].name, "final");
+    assert_true(rows[FIX_EXITS].fires == 100.0 && rows[FIX_EXITS].macs == 100.0);
+    /* each sample has exactly one first-firing exit; 21 values rounded to 0.01 */
+    assert_true(fabs(first_sum - 100.0) <= FIX_ROWS * 0.005 + 1e-9);
+    assert_true(rows[FIX_ALWAYS].fires == 100.0);
+    assert_true(fabs(rows[0].first + rows[FIX_ALWAYS].first - 100.0) < 0.011);
+    assert_true(rows[FIX_EXITS].first == 0.0);
+
+    /* a rerun gives the same table; --limit takes the first samples */
+    char table[OUTPUT_MAX];
+    snprintf(table, sizeof table, "%s", R.out);
+    *strstr(table, "throughput") = '\0';
+    run(&R, (const char *[]){"infer", FIX.model, "--data", "mnist", "--data-dir", FIX.dir,
+                             "--batch", "8", NULL});
+    assert_int_equal(R.status, 0);
+    assert_true(strncmp(R.out, table, strlen(table)) == 0);
+    run(&R, (const char *[]){"infer", FIX.model, "--data", "mnist", "--data-dir", FIX.dir,
+                             "--limit", "20", "--batch", "3", NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "20 samples, batch 3"));
+    assert_int_equal(parse_infer_rows(R.out, rows, FIX_ROWS + 4), FIX_ROWS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +454,9 @@ int main(void)
         cmocka_unit_test(test_data),
         cmocka_unit_test(test_net_info),
         cmocka_unit_test(test_model_info_errors),
+        cmocka_unit_test(test_infer_usage),
+        cmocka_unit_test_setup_teardown(test_infer_bad_input, infer_setup, infer_teardown),
+        cmocka_unit_test_setup_teardown(test_infer_run, infer_setup, infer_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
