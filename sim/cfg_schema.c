@@ -16,6 +16,7 @@ const cfg_key cfg_schema[] = {
 {"experiment", "model",              CFG_PATH_IN,   "",       0, 0,       "",  NULL, 0, "trained model file (SQLite) for functional runs"},
 {"experiment", "trace",              CFG_PATH_IN,   "",       0, 0,       "",  NULL, 0, "logit trace file (SQLite) for trace-driven runs"},
 {"experiment", "data",               CFG_ENUM,      "",       0, 0,       "fashion-mnist", "fashion-mnist|mnist", 0, "dataset the samples come from"},
+{"experiment", "data_dir",           CFG_PATH,      "",       0, 0,       "",  NULL, 0, "directory of the dataset's IDX files; empty = its default (/usr/share/datasets/fashion-mnist, .deps/mnist)"},
 {"experiment", "split",              CFG_ENUM,      "",       0, 0,       "test", "train|test", 0, "dataset split"},
 {"experiment", "first_sample",       CFG_INT,       "",       0, BIG_INT, "0", NULL, 0, "index of the first sample of the split to run"},
 {"experiment", "samples",            CFG_INT,       "",       0, BIG_INT, "0", NULL, 0, "number of samples to run; 0 = the rest of the split"},

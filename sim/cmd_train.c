@@ -47,7 +47,7 @@ const char train_usage[] =
     "  --test-limit N         measure accuracy on the first N test images only\n"
     "  --flip | --no-flip     random horizontal flips (default: on for fashion-mnist, off for\n"
     "                         digits)\n"
-    "  --threads T            OpenBLAS threads (default: OPENBLAS_NUM_THREADS or all cores;\n"
+    "  --threads T            OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else 1;\n"
     "                         results are reproducible for a fixed thread count)\n"
     "  --resume               continue from the checkpoint in MODEL (same options)\n"
     "  --stop-after N         stop after N epochs in all, leaving the checkpoint (time-boxing)\n"

@@ -18,5 +18,9 @@ bool print_cfg_errors(const cfg *c);   /* config problems on stderr; true when t
 
 int cmd_train(int argc, char **argv); /* pesim train */
 extern const char train_usage[];
+int cmd_run(int argc, char **argv); /* pesim run */
+extern const char run_usage[];
+int cmd_trace(int argc, char **argv); /* pesim trace */
+extern const char trace_usage[];
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -61,9 +62,9 @@ static const char DB_SCHEMA_SQL[] =
     " backbone_macs INTEGER NOT NULL,"
     " exit_macs INTEGER NOT NULL,"
     " predictor_ops INTEGER NOT NULL,"
-    " latency_ns REAL NOT NULL,"
-    " energy_nj REAL NOT NULL,"
-    " deadline_met INTEGER NOT NULL CHECK (deadline_met IN (0, 1)),"
+    " latency_ns REAL,"
+    " energy_nj REAL,"
+    " deadline_met INTEGER CHECK (deadline_met IN (0, 1)),"
     " PRIMARY KEY (run_id, sample)"
     ") STRICT, WITHOUT ROWID;"
     "CREATE TABLE exit_evals ("
@@ -129,22 +130,34 @@ static const char DB_SCHEMA_SQL[] =
     " COUNT(i.sample) AS n_inferences,"
     " AVG(i.correct) AS accuracy,"
     " AVG(i.exit_layer) AS mean_exit_layer,"
+    " AVG(i.n_exit_evals) AS mean_exit_evals,"
     " AVG(i.backbone_macs) AS mean_backbone_macs,"
     " AVG(i.exit_macs) AS mean_exit_macs,"
+    " AVG(i.predictor_ops) AS mean_predictor_ops,"
+    " c.classic_macs AS classic_macs,"
+    " AVG(i.backbone_macs + i.exit_macs + i.predictor_ops) / c.classic_macs AS rel_computation,"
+    " AVG(i.backbone_macs) / c.classic_macs AS rel_backbone,"
+    " AVG(i.exit_macs) / c.classic_macs AS rel_exits,"
+    " AVG(i.predictor_ops) / c.classic_macs AS rel_predictor,"
     " AVG(i.latency_ns) AS mean_latency_ns,"
     " (SELECT MIN(q.latency_ns) FROM (SELECT latency_ns,"
     "   ROW_NUMBER() OVER (ORDER BY latency_ns) AS rank_1,"
-    "   COUNT(*) OVER () AS n FROM inferences WHERE run_id = r.run_id) AS q"
+    "   COUNT(*) OVER () AS n FROM inferences"
+    "   WHERE run_id = r.run_id AND latency_ns IS NOT NULL) AS q"
     "   WHERE q.rank_1 * 100 >= q.n * 99) AS p99_latency_ns,"
     " AVG(i.energy_nj) AS mean_energy_nj,"
     " TOTAL(i.energy_nj) AS total_energy_nj,"
-    " COALESCE(SUM(i.deadline_met = 0), 0) AS deadline_misses,"
+    " SUM(i.deadline_met = 0) AS deadline_misses,"
     " COALESCE(SUM(i.n_predictions), 0) AS n_predictions,"
     " COALESCE(SUM(i.n_mispredictions), 0) AS n_mispredictions,"
     " CASE WHEN SUM(i.n_predictions) > 0"
     "  THEN 1.0 - CAST(SUM(i.n_mispredictions) AS REAL) / SUM(i.n_predictions)"
-    " END AS prediction_hit_rate"
+    " END AS prediction_hit_rate,"
+    " (SELECT AVG(e.predicted_jump) FROM exit_evals AS e WHERE e.run_id = r.run_id)"
+    "  AS mean_jump"
     " FROM runs AS r LEFT JOIN inferences AS i ON i.run_id = r.run_id"
+    " LEFT JOIN (SELECT run_id, CAST(value AS REAL) AS classic_macs FROM run_params"
+    "  WHERE key = 'run.classic_macs') AS c ON c.run_id = r.run_id"
     " GROUP BY r.run_id;"
     "CREATE VIEW exit_histogram AS"
     " SELECT run_id, exit_layer, COUNT(*) AS n FROM inferences GROUP BY run_id, exit_layer;"
@@ -559,6 +572,12 @@ static int bind_failed(db *d, db_stmt_id id)
                 sqlite3_errmsg(d->h));
 }
 
+/* A real that is NaN when absent: bound as NULL. */
+static int bind_real_opt(sqlite3_stmt *s, int col, double v)
+{
+    return isnan(v) ? sqlite3_bind_null(s, col) : sqlite3_bind_double(s, col, v);
+}
+
 int db_add_inference(db *d, const db_inference *r)
 {
     if (!d) return -SQLITE_MISUSE;
@@ -577,9 +596,9 @@ int db_add_inference(db *d, const db_inference *r)
     rc |= sqlite3_bind_int64(s, 11, r->backbone_macs);
     rc |= sqlite3_bind_int64(s, 12, r->exit_macs);
     rc |= sqlite3_bind_int64(s, 13, r->predictor_ops);
-    rc |= sqlite3_bind_double(s, 14, r->latency_ns);
-    rc |= sqlite3_bind_double(s, 15, r->energy_nj);
-    rc |= sqlite3_bind_int(s, 16, r->deadline_met);
+    rc |= bind_real_opt(s, 14, r->latency_ns);
+    rc |= bind_real_opt(s, 15, r->energy_nj);
+    rc |= bind_opt(s, 16, r->deadline_met);
     if (rc != SQLITE_OK) return bind_failed(d, ST_INFERENCE);
     return add_bound(d, ST_INFERENCE);
 }

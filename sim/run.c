@@ -1,0 +1,571 @@
+/* pesim run: exit sources (functional engine or trace) behind one interface, the per-sample
+ * policy loop in batches, and the rows it writes. Buffers are sized once per run; the sample
+ * loop allocates nothing. */
+#include "run.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data.h"
+#include "eng.h"
+#include "model.h"
+#include "net.h"
+#include "pol.h"
+#include "sha256.h"
+#include "trace.h"
+
+#define RUN_NAME_MAX  64
+#define MAX_COARSE    256
+#define MAX_KERNEL    POL_MAX_KERNEL
+#define PARAM_MAX     64
+static const double PROGRESS_PERIOD_S = 0.5;
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- exit sources ---- */
+
+/* One interface over the functional engine and a trace: batches of samples, the logits of one
+ * exit of one sample of the batch (computed on demand), and every exit of a sample. */
+typedef struct source {
+    int exits, classes;
+    double *thresholds; /* T_l, exits entries */
+    int64_t *bmacs;     /* cumulative backbone MACs at exit l (exits: the whole backbone) */
+    int64_t *hmacs;     /* head MACs of exit l (exits: 0) */
+    bool macs_known;
+    const net *net;     /* NULL for a trace without an architecture */
+    size_t n;           /* samples selected */
+    /* functional */
+    model *m;
+    data_set ds;
+    size_t first;       /* first dataset index */
+    eng *e;
+    float *batch_logits; /* [exit][sample of batch][class] */
+    bool *computed;      /* per exit: batch_logits holds it */
+    float *all;          /* one sample's (exits + 1) × classes, gathered */
+    net *own_net;        /* built from a trace's arch text */
+    /* trace */
+    trace *t;
+    size_t *index;       /* trace sample index of each selected sample */
+    /* the batch in flight */
+    size_t batch_first;
+    int nb;
+} source;
+
+static int64_t src_sample_id(const source *s, int j)
+{
+    size_t k = s->batch_first + (size_t)j;
+    return s->t ? trace_sample_id(s->t, s->index[k]) : (int64_t)(s->first + k);
+}
+
+static int src_label(const source *s, int j)
+{
+    size_t k = s->batch_first + (size_t)j;
+    return s->t ? trace_label(s->t, s->index[k]) : s->ds.y[s->first + k];
+}
+
+/* Starts the batch of selected samples first .. first + nb - 1. */
+static int src_batch(source *s, size_t first, int nb, char *err, size_t errlen)
+{
+    s->batch_first = first;
+    s->nb = nb;
+    if (s->t) return RUN_OK;
+    memset(s->computed, 0, ((size_t)s->exits + 1) * sizeof *s->computed);
+    if (eng_begin(s->e, data_image(&s->ds, s->first + first), nb)) {
+        set_err(err, errlen, "engine: %s", eng_error(s->e));
+        return RUN_EINTERNAL;
+    }
+    return RUN_OK;
+}
+
+/* Exit l of the whole batch, computed once (functional sources). */
+static int src_compute(source *s, int l)
+{
+    if (s->computed[l]) return 0;
+    size_t stride = (size_t)RUN_BATCH * (size_t)s->classes;
+    if (eng_exit(s->e, l, s->batch_logits + (size_t)l * stride)) return -1;
+    s->computed[l] = true;
+    return 0;
+}
+
+static const float *src_exit(source *s, int j, int l)
+{
+    if (s->t) return trace_exit_logits(s->t, s->index[s->batch_first + (size_t)j], l);
+    if (src_compute(s, l)) return NULL;
+    size_t stride = (size_t)RUN_BATCH * (size_t)s->classes;
+    return s->batch_logits + (size_t)l * stride + (size_t)j * (size_t)s->classes;
+}
+
+/* Every exit's logits of sample j, exit-major (the extra all-exits pass, not charged). */
+static const float *src_all(source *s, int j)
+{
+    if (s->t) return trace_logits(s->t, s->index[s->batch_first + (size_t)j]);
+    for (int l = 0; l <= s->exits; l++) {
+        const float *z = src_exit(s, j, l);
+        if (!z) return NULL;
+        memcpy(s->all + (size_t)l * (size_t)s->classes, z, (size_t)s->classes * sizeof *z);
+    }
+    return s->all;
+}
+
+/* pol_logits_fn over sample j of the batch. */
+typedef struct logits_ctx {
+    source *s;
+    int j;
+} logits_ctx;
+
+static int logits_cb(void *ctx, int exit, float *z)
+{
+    logits_ctx *c = ctx;
+    const float *p = src_exit(c->s, c->j, exit);
+    if (!p) return -1;
+    memcpy(z, p, (size_t)c->s->classes * sizeof *z);
+    return 0;
+}
+
+static void src_free(source *s)
+{
+    model_free(s->m);
+    data_free(&s->ds);
+    eng_free(s->e);
+    free(s->batch_logits);
+    free(s->computed);
+    free(s->all);
+    net_free(s->own_net);
+    trace_free(s->t);
+    free(s->index);
+    free(s->thresholds);
+    free(s->bmacs);
+    free(s->hmacs);
+    memset(s, 0, sizeof *s);
+}
+
+/* Costs per exit from the network's tables. */
+static int costs_from_net(source *s, const net *n)
+{
+    for (int l = 0; l < s->exits; l++) {
+        const net_exit *x = net_exit_at(n, l);
+        s->bmacs[l] = (int64_t)x->backbone_macs_cum;
+        s->hmacs[l] = (int64_t)x->macs;
+    }
+    s->bmacs[s->exits] = (int64_t)net_get_totals(n)->backbone_macs;
+    s->hmacs[s->exits] = 0;
+    s->macs_known = true;
+    return RUN_OK;
+}
+
+static int alloc_tables(source *s)
+{
+    s->thresholds = calloc((size_t)s->exits + 1, sizeof *s->thresholds);
+    s->bmacs = calloc((size_t)s->exits + 1, sizeof *s->bmacs);
+    s->hmacs = calloc((size_t)s->exits + 1, sizeof *s->hmacs);
+    return s->thresholds && s->bmacs && s->hmacs ? RUN_OK : RUN_EINTERNAL;
+}
+
+/* Selected range [first, first + count) of `available` samples (count 0: the rest). */
+static int pick_range(const cfg *c, size_t available, size_t *first, size_t *count, char *err,
+                      size_t errlen)
+{
+    long long f = cfg_int(c, "experiment", "first_sample"), k = cfg_int(c, "experiment", "samples");
+    if ((size_t)f >= available) {
+        set_err(err, errlen, "[experiment] first_sample = %lld is past the last sample (%zu)", f,
+                available - 1);
+        return RUN_EINPUT;
+    }
+    *first = (size_t)f;
+    *count = available - (size_t)f;
+    if (k > 0 && (size_t)k < *count) *count = (size_t)k;
+    return RUN_OK;
+}
+
+/* The dataset directory: [experiment] data_dir, else the dataset's own, else where quickstart.sh
+ * converts MNIST. */
+static const char *data_dir(const cfg *c, const char *name)
+{
+    const char *dir = cfg_get(c, "experiment", "data_dir");
+    if (dir && *dir) return dir;
+    const data_info *info = data_find(name);
+    return info && !info->default_dir ? ".deps/mnist" : NULL;
+}
+
+static int open_functional(source *s, const cfg *c, char *err, size_t errlen)
+{
+    const char *path = cfg_get(c, "experiment", "model");
+    if (model_load(path, &s->m, err, errlen)) return RUN_EINPUT;
+    const net *n = s->net = s->m->net;
+    s->exits = net_exit_count(n);
+    s->classes = net_classes(n);
+    if (alloc_tables(s)) return RUN_EINTERNAL;
+    for (int l = 0; l < s->exits; l++) s->thresholds[l] = s->m->thresholds[l];
+    costs_from_net(s, n);
+    const char *name = cfg_get(c, "experiment", "data");
+    net_shape in = net_input(n);
+    if (data_load(&s->ds, name, cfg_get(c, "experiment", "split"), data_dir(c, name), in.h, err,
+                  errlen))
+        return RUN_EINPUT;
+    if (s->ds.channels != in.c || s->ds.height != in.h || s->ds.width != in.w ||
+        s->ds.classes > s->classes) {
+        set_err(err, errlen, "dataset %s (%dx%dx%d, %d classes) does not fit model %s", name,
+                s->ds.height, s->ds.width, s->ds.channels, s->ds.classes, path);
+        return RUN_EINPUT;
+    }
+    int rc = pick_range(c, s->ds.n, &s->first, &s->n, err, errlen);
+    if (rc) return rc;
+    s->e = eng_new(n, (const float *const *)s->m->params, RUN_BATCH, err, errlen);
+    size_t per = (size_t)(s->exits + 1) * (size_t)s->classes;
+    s->batch_logits = malloc((size_t)RUN_BATCH * per * sizeof *s->batch_logits);
+    s->computed = calloc((size_t)s->exits + 1, sizeof *s->computed);
+    s->all = malloc(per * sizeof *s->all);
+    if (!s->e) return RUN_EINPUT;
+    return s->batch_logits && s->computed && s->all ? RUN_OK : RUN_EINTERNAL;
+}
+
+static int open_trace(source *s, const cfg *c, FILE *warn, char *err, size_t errlen)
+{
+    const char *path = cfg_get(c, "experiment", "trace");
+    if (trace_load(path, &s->t, err, errlen)) return RUN_EINPUT;
+    s->exits = trace_exits(s->t);
+    s->classes = trace_classes(s->t);
+    if (alloc_tables(s)) return RUN_EINTERNAL;
+    for (int l = 0; l < s->exits; l++) s->thresholds[l] = trace_threshold(s->t, l);
+    const char *arch = trace_meta(s->t, "arch");
+    if (arch && !net_build_arch_text(&s->own_net, arch, err, errlen)) {
+        if (net_exit_count(s->own_net) != s->exits || net_classes(s->own_net) != s->classes) {
+            set_err(err, errlen, "%s: its architecture has %d exits and %d classes, its logits %d "
+                                 "and %d", path, net_exit_count(s->own_net),
+                    net_classes(s->own_net), s->exits, s->classes);
+            return RUN_EINPUT;
+        }
+        s->net = s->own_net;
+    }
+    s->macs_known = true;
+    for (int l = 0; l <= s->exits && s->macs_known; l++) {
+        s->bmacs[l] = trace_backbone_macs(s->t, l);
+        s->hmacs[l] = l < s->exits ? trace_head_macs(s->t, l) : 0;
+        if (s->bmacs[l] < 0 || s->hmacs[l] < 0) s->macs_known = false;
+    }
+    if (!s->macs_known && s->net) costs_from_net(s, s->net);
+    if (!s->macs_known) {
+        memset(s->bmacs, 0, ((size_t)s->exits + 1) * sizeof *s->bmacs);
+        memset(s->hmacs, 0, ((size_t)s->exits + 1) * sizeof *s->hmacs);
+        if (warn)
+            fprintf(warn, "pesim run: %s has no MAC counts and no architecture: backbone_macs and "
+                          "exit_macs are written as 0\n", path);
+    }
+    /* the samples whose dataset index falls in the configured range, in index order */
+    size_t held = trace_samples(s->t);
+    long long f = cfg_int(c, "experiment", "first_sample"), k = cfg_int(c, "experiment", "samples");
+    s->index = malloc(held * sizeof *s->index);
+    if (!s->index) return RUN_EINTERNAL;
+    for (size_t i = 0; i < held && (k == 0 || s->n < (size_t)k); i++)
+        if (trace_sample_id(s->t, i) >= f) s->index[s->n++] = i;
+    if (s->n == 0) {
+        set_err(err, errlen, "%s: no sample at or after [experiment] first_sample = %lld", path, f);
+        return RUN_EINPUT;
+    }
+    return RUN_OK;
+}
+
+/* ---- configuration ---- */
+
+/* Index of exit name or number tok in the source; -1 when unknown. */
+static int exit_index(const source *s, const char *tok)
+{
+    char *end;
+    long v = strtol(tok, &end, 10);
+    if (end != tok && *end == '\0') return v >= 0 && v < s->exits ? (int)v : -1;
+    if (s->net) {
+        int x = net_exit_by_name(s->net, tok);
+        return x < s->exits ? x : -1;
+    }
+    for (int l = 0; l < s->exits; l++)
+        if (s->t && !strcmp(trace_exit_name(s->t, l), tok)) return l;
+    return -1;
+}
+
+/* [exit] exits as indices into out; the architecture's default list when empty. */
+static int coarse_list(const cfg *c, const source *s, int *out, int *n, char *err, size_t errlen)
+{
+    const char *list = cfg_get(c, "exit", "exits");
+    *n = 0;
+    if (!list || !*list) {
+        const int *def = NULL;
+        int k = s->net ? net_coarse_exits(s->net, &def) : 0;
+        if (k == 0) {
+            set_err(err, errlen, "[exit] exits is empty and the network has no default coarse "
+                                 "exits; list them");
+            return RUN_EINPUT;
+        }
+        for (int i = 0; i < k; i++) out[(*n)++] = def[i];
+        return RUN_OK;
+    }
+    char tok[RUN_NAME_MAX];
+    const char *p = list;
+    while (*p) {
+        while (*p == ',' || isspace((unsigned char)*p)) p++;
+        size_t len = 0;
+        while (p[len] && p[len] != ',') len++;
+        while (len && isspace((unsigned char)p[len - 1])) len--;
+        if (!len) break;
+        if (len >= sizeof tok || *n == MAX_COARSE) {
+            set_err(err, errlen, "[exit] exits: entry too long or too many entries");
+            return RUN_EINPUT;
+        }
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        int x = exit_index(s, tok);
+        if (x < 0) {
+            set_err(err, errlen, "[exit] exits: '%s' is not an exit of this network", tok);
+            return RUN_EINPUT;
+        }
+        out[(*n)++] = x;
+        p += len;
+        while (*p && *p != ',') p++;
+    }
+    return RUN_OK;
+}
+
+static int make_policy(const cfg *c, const source *s, int *coarse, pol_config *pc, char *err,
+                       size_t errlen)
+{
+    memset(pc, 0, sizeof *pc);
+    pc->policy = (pol_policy)pol_policy_by_name(cfg_get(c, "exit", "policy"));
+    pc->rule = (pol_rule)pol_rule_by_name(cfg_get(c, "exit", "rule"));
+    pc->beta = cfg_real(c, "exit", "beta");
+    pc->l0 = (int)cfg_int(c, "exit", "l0");
+    pc->rounds = (int)cfg_int(c, "exit", "rounds");
+    pc->patience = (int)cfg_int(c, "exit", "patience");
+    double k[MAX_KERNEL + 1];
+    size_t kl = cfg_real_list(c, "exit", "kernel", k, MAX_KERNEL + 1);
+    pc->kernel_len = (int)kl;
+    for (size_t i = 0; i < kl && i < MAX_KERNEL; i++) pc->kernel[i] = (float)k[i];
+    pc->n_exits = s->exits;
+    pc->classes = s->classes;
+    pc->thresholds = s->thresholds;
+    if (pc->policy == POL_COARSE) {
+        int rc = coarse_list(c, s, coarse, &pc->n_coarse, err, errlen);
+        if (rc) return rc;
+        pc->coarse = coarse;
+    }
+    return pol_config_check(pc, err, errlen) ? RUN_EINPUT : RUN_OK;
+}
+
+/* Records every effective parameter, then the run's derived facts under "run.". */
+static int record_params(db *d, int64_t id, const cfg *c, const source *s, const char *source_kind)
+{
+    int rc = 0;
+    char key[PARAM_MAX * 2], val[PARAM_MAX];
+    for (size_t i = 0; i < cfg_schema_len && !rc; i++) {
+        const cfg_key *k = &cfg_schema[i];
+        if (!strcmp(k->section, "sweep")) continue;
+        snprintf(key, sizeof key, "%s.%s", k->section, k->key);
+        const char *v = cfg_get(c, k->section, k->key);
+        rc = db_run_param(d, id, key, v ? v : "");
+    }
+    snprintf(val, sizeof val, "%lld", (long long)s->bmacs[s->exits]);
+    if (!rc) rc = db_run_param(d, id, "run.classic_macs", val);
+    if (!rc) rc = db_run_param(d, id, "run.source", source_kind);
+    snprintf(val, sizeof val, "%d", s->exits);
+    if (!rc) rc = db_run_param(d, id, "run.exits", val);
+    snprintf(val, sizeof val, "%zu", s->n);
+    if (!rc) rc = db_run_param(d, id, "run.samples", val);
+    return rc;
+}
+
+/* ---- the sample loop ---- */
+
+typedef struct totals {
+    size_t samples, correct, evals, predictions, misses;
+    double cost;
+} totals;
+
+/* Writes one sample's rows. */
+static int write_sample(db *d, int64_t run_id, const source *s, int j, const pol_outcome *o,
+                        int true_first, totals *t)
+{
+    int label = src_label(s, j);
+    int64_t id = src_sample_id(s, j);
+    int64_t exit_macs = 0;
+    for (int k = 0; k < o->n_exit_evals; k++) exit_macs += s->hmacs[o->evals[k].exit];
+    db_inference r = {.run_id = run_id,
+                      .sample = id,
+                      .label = label,
+                      .pred = o->pred,
+                      .correct = o->pred == label,
+                      .exit_layer = o->exit_layer,
+                      .first_predicted_exit = o->first_predicted_exit,
+                      .n_exit_evals = o->n_exit_evals,
+                      .n_predictions = o->n_predictions,
+                      .n_mispredictions = o->n_mispredictions,
+                      .backbone_macs = s->bmacs[o->exit_layer],
+                      .exit_macs = exit_macs,
+                      .predictor_ops = (int64_t)o->predictor_ops,
+                      .latency_ns = NAN,
+                      .energy_nj = NAN,
+                      .deadline_met = -1};
+    int rc = db_add_inference(d, &r);
+    for (int k = 0; k < o->n_exit_evals && !rc; k++) {
+        const pol_eval *e = &o->evals[k];
+        db_exit_eval x = {.run_id = run_id,
+                          .sample = id,
+                          .seq = k,
+                          .layer = e->exit,
+                          .score = e->score,
+                          .threshold = e->threshold,
+                          .fired = e->fired,
+                          .predicted_jump = e->predicted_jump,
+                          .true_first_exit = true_first < 0 ? s->exits : true_first};
+        rc = db_add_exit_eval(d, &x);
+    }
+    t->samples++;
+    t->correct += r.correct;
+    t->evals += (size_t)o->n_exit_evals;
+    t->predictions += (size_t)o->n_predictions;
+    t->misses += (size_t)o->n_mispredictions;
+    t->cost += (double)(r.backbone_macs + r.exit_macs + r.predictor_ops);
+    return rc;
+}
+
+static void progress(const run_opts *o, size_t done, size_t total, double t0, bool final)
+{
+    if (!o->progress || !o->progress_tty) return;
+    double el = now_s() - t0;
+    fprintf(o->progress, "\rrun: %zu/%zu samples, %.0f inferences/s%s", done, total,
+            el > 0 ? (double)done / el : 0.0, final ? "\n" : "");
+    fflush(o->progress);
+}
+
+static int loop(source *s, const pol_config *pc, db *d, int64_t run_id, const run_opts *o,
+                totals *t, char *err, size_t errlen)
+{
+    float *work = malloc(pol_work_floats(pc) * sizeof *work);
+    pol_eval *evals = malloc((size_t)RUN_BATCH * ((size_t)s->exits + 1) * sizeof *evals);
+    pol_outcome *outs = malloc(RUN_BATCH * sizeof *outs);
+    int *tf = malloc(RUN_BATCH * sizeof *tf);
+    int rc = work && evals && outs && tf ? RUN_OK : RUN_EINTERNAL;
+    if (rc) set_err(err, errlen, "run: out of memory");
+    double t0 = now_s(), last = t0;
+    const bool oracle = pc->policy == POL_ORACLE;
+    for (size_t first = 0; first < s->n && !rc; first += RUN_BATCH) {
+        int nb = (int)(s->n - first < RUN_BATCH ? s->n - first : RUN_BATCH);
+        rc = src_batch(s, first, nb, err, errlen);
+        /* the oracle needs the true first exit before it runs; every other policy asks for
+         * exits on demand first, and the all-exits pass that logs the true first comes after */
+        for (int pass = oracle ? 0 : 1; pass < 3 && !rc; pass++)
+            for (int j = 0; j < nb && !rc; j++) {
+                if (pass != 1) {
+                    const float *all = src_all(s, j);
+                    if (!all) {
+                        set_err(err, errlen, "engine: %s", s->e ? eng_error(s->e) : "?");
+                        rc = RUN_EINTERNAL;
+                        break;
+                    }
+                    tf[j] = pol_true_first(pc, all, work);
+                    if (pass == 0) continue;
+                    rc = write_sample(d, run_id, s, j, &outs[j], tf[j], t);
+                    if (rc) set_err(err, errlen, "%s", db_errmsg(d));
+                    continue;
+                }
+                logits_ctx ctx = {s, j};
+                outs[j].evals = evals + (size_t)j * ((size_t)s->exits + 1);
+                int prc = pol_run(pc, logits_cb, &ctx, oracle ? tf[j] : -1, work, &outs[j]);
+                if (prc) {
+                    set_err(err, errlen, "sample %lld: %s", (long long)src_sample_id(s, j),
+                            prc == POL_ESRC && s->e ? eng_error(s->e) : "policy failed");
+                    rc = RUN_EINTERNAL;
+                }
+            }
+        double tnow = now_s();
+        if (tnow - last >= PROGRESS_PERIOD_S) {
+            last = tnow;
+            progress(o, first + (size_t)nb, s->n, t0, false);
+        }
+    }
+    if (!rc) progress(o, s->n, s->n, t0, true);
+    free(work);
+    free(evals);
+    free(outs);
+    free(tf);
+    return rc;
+}
+
+int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    st->rel_computation = st->hit_rate = NAN;
+    source s = {0};
+    const bool from_trace = cfg_is_set(c, "experiment", "trace") &&
+                            *cfg_get(c, "experiment", "trace");
+    int rc = from_trace ? open_trace(&s, c, o->progress, err, errlen)
+                        : open_functional(&s, c, err, errlen);
+    if (rc == RUN_EINTERNAL && !err[0]) set_err(err, errlen, "run: out of memory");
+    int coarse[MAX_COARSE];
+    pol_config pc;
+    if (!rc) rc = make_policy(c, &s, coarse, &pc, err, errlen);
+    if (rc) {
+        src_free(&s);
+        return rc;
+    }
+
+    char *text = cfg_effective_text(c);
+    char hash[SHA256_HEX_CHARS + 1];
+    db *d = NULL;
+    if (!text) {
+        src_free(&s);
+        set_err(err, errlen, "run: out of memory");
+        return RUN_EINTERNAL;
+    }
+    sha256_hex(text, strlen(text), hash);
+    db_run_spec spec = {.config_text = text,
+                        .config_sha256 = hash,
+                        .seed = (uint64_t)cfg_int(c, "experiment", "seed"),
+                        .pesim_version = o->version ? o->version : "?"};
+    const char *out = cfg_get(c, "experiment", "out");
+    rc = db_open(&d, out, DB_CREATE, err, errlen) ? RUN_EDB : RUN_OK;
+    if (!rc && db_run_begin(d, &spec, o->force, &st->run_id, &st->outcome, err, errlen))
+        rc = RUN_EDB;
+    if (!rc && st->outcome != DB_RUN_SKIPPED) {
+        totals t = {0};
+        double t0 = now_s();
+        rc = record_params(d, st->run_id, c, &s, from_trace ? "trace" : "functional")
+                 ? (set_err(err, errlen, "%s", db_errmsg(d)), RUN_EDB)
+                 : loop(&s, &pc, d, st->run_id, o, &t, err, errlen);
+        if (!rc && db_run_end(d, st->run_id, "done", err, errlen)) rc = RUN_EDB;
+        if (rc) {
+            char e2[8];
+            db_run_end(d, st->run_id, "failed", e2, sizeof e2);
+        }
+        st->seconds = now_s() - t0;
+        st->samples = t.samples;
+        if (t.samples) {
+            st->accuracy = (double)t.correct / (double)t.samples;
+            st->exit_evals = (double)t.evals / (double)t.samples;
+            if (s.bmacs[s.exits] > 0)
+                st->rel_computation = t.cost / (double)t.samples / (double)s.bmacs[s.exits];
+        }
+        if (t.predictions) st->hit_rate = 1.0 - (double)t.misses / (double)t.predictions;
+    }
+    db_close(d);
+    free(text);
+    src_free(&s);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* Experiment runs (pesim run): one validated config → one run in its result database. The exit
+ * source is the functional engine on a model file and a dataset, or a logit trace; the exit
+ * policy of [exit] decides per sample which exits to evaluate; every inference and every exit
+ * evaluation is written to the database (DESIGN sections 2, 4 and 7). */
+#ifndef PESIM_RUN_H
+#define PESIM_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cfg.h"
+#include "db.h"
+
+/* Status codes; 0 is success. */
+enum run_status {
+    RUN_OK = 0,
+    RUN_EINPUT = -1,    /* bad input: config, model, trace or dataset (message says which) */
+    RUN_EDB = -2,       /* the result database failed */
+    RUN_EINTERNAL = -3, /* out of memory or an engine failure */
+};
+
+/* Samples per engine batch in functional runs; pesim infer --trace-out records traces with the
+ * same batch so that both sources give bit-identical logits. */
+#define RUN_BATCH 32
+
+typedef struct run_opts {
+    bool force;         /* redo a run that is already done */
+    FILE *progress;     /* progress and the summary line; NULL for none */
+    bool progress_tty;  /* rewrite one progress line with \r */
+    const char *version; /* pesim version recorded in runs */
+} run_opts;
+
+/* What a run did. */
+typedef struct run_stats {
+    db_begin_outcome outcome;
+    int64_t run_id;
+    size_t samples;
+    double seconds;          /* wall time of the sample loop (rows written) */
+    double accuracy;         /* fraction */
+    double rel_computation;  /* (backbone + exit MACs + predictor ops) / classic MACs; NAN */
+    double exit_evals;       /* per sample */
+    double hit_rate;         /* 1 − mispredictions / predictions; NAN without predictions */
+} run_stats;
+
+/* Runs the experiment c describes (c must have no errors). 0 ok (also when skipped: see
+ * st->outcome), else a negative run_status with a one-line message in err. */
+int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t errlen);
+
+#endif /* PESIM_RUN_H */
