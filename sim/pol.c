@@ -253,7 +253,8 @@ static int walk_eval(walk *w, int exit, bool *fired)
                     .score = score,
                     .threshold = threshold,
                     .fired = r->fires(score, threshold),
-                    .predicted_jump = NO_JUMP};
+                    .predicted_jump = NO_JUMP,
+                    .predictor_ops = 0};
     *fired = e->fired;
     return POL_OK;
 }
@@ -279,9 +280,12 @@ static int walk_predict(walk *w, int l)
 {
     const pol_config *c = w->c;
     pol_outcome *out = w->out;
-    int jump = pol_predict(c, l, w->z, w->pred_work, &out->predictor_ops);
+    uint64_t ops = 0;
+    int jump = pol_predict(c, l, w->z, w->pred_work, &ops);
     int next = l + jump < c->n_exits - 1 ? l + jump : c->n_exits - 1;
+    out->predictor_ops += ops;
     out->evals[out->n_exit_evals - 1].predicted_jump = jump;
+    out->evals[out->n_exit_evals - 1].predictor_ops = ops;
     if (out->n_predictions++ == 0) out->first_predicted_exit = next;
     return next;
 }

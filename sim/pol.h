@@ -99,6 +99,7 @@ typedef struct pol_eval {
     double score, threshold; /* patience: score = agreeing streak, threshold = patience */
     bool fired;
     int predicted_jump;      /* J predicted from this exit's logits; -1 when none */
+    uint64_t predictor_ops;  /* operations of that prediction (0 when none) */
 } pol_eval;
 
 /* What a policy did for one sample (an inferences row without costs). */
