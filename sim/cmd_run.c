@@ -68,7 +68,8 @@ int cmd_run(int argc, char **argv)
         cfg_free(c);
         return EXIT_INPUT;
     }
-    const char *model = cfg_get(c, "experiment", "model"), *trace = cfg_get(c, "experiment", "trace");
+    const char *model = cfg_get(c, "experiment", "model"),
+               *trace = cfg_get(c, "experiment", "trace");
     if ((!model || !*model) && (!trace || !*trace)) {
         fprintf(stderr, "%s: [experiment] needs a model or a trace to run\n", argv[optind]);
         cfg_free(c);

@@ -77,8 +77,7 @@ enum {
 };
 
 /* Parses a whole decimal number within [lo, hi]; false (message printed) otherwise. */
-static bool parse_long(const char *flag, const char *s, long long lo, long long hi,
-                       long long *out)
+static bool parse_long(const char *flag, const char *s, long long lo, long long hi, long long *out)
 {
     char *end;
     long long v = strtoll(s, &end, 10);
@@ -150,27 +149,57 @@ static int parse_args(int argc, char **argv, train_args *a)
     optind = 1;
     while (ok && (ch = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
         switch (ch) {
-        case OPT_DATA: a->data = optarg; break;
-        case OPT_DATA_DIR: a->data_dir = optarg; break;
-        case OPT_OUT: a->out = optarg; break;
-        case OPT_EPOCHS: ok = parse_long("--epochs", optarg, 0, 10000, &a->epochs); break;
+        case OPT_DATA:
+            a->data = optarg;
+            break;
+        case OPT_DATA_DIR:
+            a->data_dir = optarg;
+            break;
+        case OPT_OUT:
+            a->out = optarg;
+            break;
+        case OPT_EPOCHS:
+            ok = parse_long("--epochs", optarg, 0, 10000, &a->epochs);
+            break;
         case OPT_JOINT_EPOCHS:
             ok = parse_long("--joint-epochs", optarg, 0, 10000, &a->joint_epochs);
             break;
-        case OPT_SEED: ok = parse_long("--seed", optarg, 0, INT64_MAX, &a->seed); break;
-        case OPT_LR: ok = parse_real("--lr", optarg, 1e-9, 10, &a->lr); break;
-        case OPT_JOINT_LR: ok = parse_real("--joint-lr", optarg, 1e-9, 10, &a->joint_lr); break;
-        case OPT_WD: ok = parse_real("--weight-decay", optarg, 0, 1, &a->wd); break;
-        case OPT_BATCH: ok = parse_long("--batch", optarg, 2, 4096, &a->batch); break;
-        case OPT_LIMIT: ok = parse_long("--limit", optarg, 2, INT64_MAX, &a->limit); break;
+        case OPT_SEED:
+            ok = parse_long("--seed", optarg, 0, INT64_MAX, &a->seed);
+            break;
+        case OPT_LR:
+            ok = parse_real("--lr", optarg, 1e-9, 10, &a->lr);
+            break;
+        case OPT_JOINT_LR:
+            ok = parse_real("--joint-lr", optarg, 1e-9, 10, &a->joint_lr);
+            break;
+        case OPT_WD:
+            ok = parse_real("--weight-decay", optarg, 0, 1, &a->wd);
+            break;
+        case OPT_BATCH:
+            ok = parse_long("--batch", optarg, 2, 4096, &a->batch);
+            break;
+        case OPT_LIMIT:
+            ok = parse_long("--limit", optarg, 2, INT64_MAX, &a->limit);
+            break;
         case OPT_TEST_LIMIT:
             ok = parse_long("--test-limit", optarg, 1, INT64_MAX, &a->test_limit);
             break;
-        case OPT_FLIP: a->flip = 1; break;
-        case OPT_NO_FLIP: a->flip = 0; break;
-        case OPT_THREADS: ok = parse_long("--threads", optarg, 1, 256, &a->threads); break;
-        case OPT_RESUME: a->resume = true; break;
-        case OPT_FORCE: a->force = true; break;
+        case OPT_FLIP:
+            a->flip = 1;
+            break;
+        case OPT_NO_FLIP:
+            a->flip = 0;
+            break;
+        case OPT_THREADS:
+            ok = parse_long("--threads", optarg, 1, 256, &a->threads);
+            break;
+        case OPT_RESUME:
+            a->resume = true;
+            break;
+        case OPT_FORCE:
+            a->force = true;
+            break;
         case OPT_STOP_AFTER:
             ok = parse_long("--stop-after", optarg, 1, 20000, &a->stop_after);
             break;
@@ -181,8 +210,12 @@ static int parse_args(int argc, char **argv, train_args *a)
             }
             a->overrides[a->nover++] = optarg;
             break;
-        case 'h': fputs(train_usage, stdout); return EXIT_OK;
-        default: fputs(train_usage, stderr); return EXIT_USAGE;
+        case 'h':
+            fputs(train_usage, stdout);
+            return EXIT_OK;
+        default:
+            fputs(train_usage, stderr);
+            return EXIT_USAGE;
         }
     }
     if (!ok) return EXIT_USAGE;
@@ -219,9 +252,9 @@ static net *build_net(const train_args *a)
     cfg_shape(c, "network", "input", dims);
     net *n = NULL;
     char err[ERR_LEN];
-    if (net_build(&n, cfg_get(c, "network", "arch"), cfg_real(c, "network", "width"),
-                  (int)dims[0], (int)dims[1], (int)dims[2], (int)cfg_int(c, "network", "classes"),
-                  err, sizeof err))
+    if (net_build(&n, cfg_get(c, "network", "arch"), cfg_real(c, "network", "width"), (int)dims[0],
+                  (int)dims[1], (int)dims[2], (int)cfg_int(c, "network", "classes"), err,
+                  sizeof err))
         fprintf(stderr, "%s: [network] %s\n", a->net_file, err);
     cfg_free(c);
     return n;
@@ -246,8 +279,9 @@ int cmd_train(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!a.resume && !a.force && access(a.out, F_OK) == 0) {
-        fprintf(stderr, "pesim train: %s exists (--resume continues its checkpoint, --force "
-                        "overwrites it)\n",
+        fprintf(stderr,
+                "pesim train: %s exists (--resume continues its checkpoint, --force "
+                "overwrites it)\n",
                 a.out);
         return EXIT_INPUT;
     }
@@ -294,8 +328,9 @@ int cmd_train(int argc, char **argv)
         .progress = stderr,
         .progress_tty = isatty(fileno(stderr)),
     };
-    fprintf(stderr, "training %s on %s (%zu images, %zu test), %d+%d epochs, batch %d, %d BLAS "
-                    "thread(s)\n",
+    fprintf(stderr,
+            "training %s on %s (%zu images, %zu test), %d+%d epochs, batch %d, %d BLAS "
+            "thread(s)\n",
             a.net_file, a.data, tr->n, te->n, o.epochs_backbone, o.epochs_joint, o.batch,
             openblas_get_num_threads());
     rc = train_run(n, &o, err, sizeof err);

@@ -13,8 +13,8 @@ enum { ERR_LEN = 1024, MAX_OVERRIDES = 256, MAX_PRINTED_ERRORS = 100 };
 #define MNIST_DEFAULT_DIR ".deps/mnist"
 #define PAD_TO_PX         32 /* 28x28 images are zero-padded to 32x32, as the networks expect */
 
-bool is_help(const char *arg);         /* true for -h and --help */
-bool print_cfg_errors(const cfg *c);   /* config problems on stderr; true when there were any */
+bool is_help(const char *arg);       /* true for -h and --help */
+bool print_cfg_errors(const cfg *c); /* config problems on stderr; true when there were any */
 
 int cmd_train(int argc, char **argv); /* pesim train */
 extern const char train_usage[];

@@ -42,10 +42,10 @@ typedef enum pol_policy {
 typedef struct pol_config {
     pol_policy policy;
     pol_rule rule;
-    double beta;              /* > 0 */
-    int l0;                   /* first exit evaluated, 0 .. n_exits - 1 */
-    int rounds;               /* R >= 1: the largest jump the predictor forecasts */
-    int kernel_len;           /* 1 .. POL_MAX_KERNEL; the kernel is centred at kernel_len / 2 */
+    double beta;    /* > 0 */
+    int l0;         /* first exit evaluated, 0 .. n_exits - 1 */
+    int rounds;     /* R >= 1: the largest jump the predictor forecasts */
+    int kernel_len; /* 1 .. POL_MAX_KERNEL; the kernel is centred at kernel_len / 2 */
     float kernel[POL_MAX_KERNEL];
     int patience;             /* k >= 1 for the patience rule */
     const int *coarse;        /* ascending exit indices for POL_COARSE */
@@ -98,16 +98,16 @@ typedef struct pol_eval {
     int exit;
     double score, threshold; /* patience: score = agreeing streak, threshold = patience */
     bool fired;
-    int predicted_jump;      /* J predicted from this exit's logits; -1 when none */
-    uint64_t predictor_ops;  /* operations of that prediction (0 when none) */
+    int predicted_jump;     /* J predicted from this exit's logits; -1 when none */
+    uint64_t predictor_ops; /* operations of that prediction (0 when none) */
 } pol_eval;
 
 /* What a policy did for one sample (an inferences row without costs). */
 typedef struct pol_outcome {
-    int exit_layer;           /* exit that answered; n_exits = the final classifier */
-    int pred;                 /* its argmax class (first maximum) */
-    int first_predicted_exit; /* l0 + J of the first prediction, clipped; -1 when none */
-    int n_exit_evals;         /* exits evaluated (= entries in evals) */
+    int exit_layer;                      /* exit that answered; n_exits = the final classifier */
+    int pred;                            /* its argmax class (first maximum) */
+    int first_predicted_exit;            /* l0 + J of the first prediction, clipped; -1 when none */
+    int n_exit_evals;                    /* exits evaluated (= entries in evals) */
     int n_predictions, n_mispredictions; /* a misprediction: a predicted exit that did not fire */
     uint64_t predictor_ops;
     pol_eval *evals; /* caller's array of n_exits entries, filled in evaluation order */

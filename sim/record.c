@@ -95,10 +95,14 @@ int record_trace(const model *m, const char *model_path, const data_set *ds, con
     }
     sha256_hex(hd.arch, strlen(hd.arch), hash);
     snprintf(first_text, sizeof first_text, "%zu", first);
-    const char *keys[META_MAX] = {"arch", "arch_sha256", "model", "dataset", "split",
-                                  "first_sample", "source"};
-    const char *vals[META_MAX] = {hd.arch, hash,        model_path ? model_path : "",
-                                  dataset ? dataset : "", split ? split : "", first_text,
+    const char *keys[META_MAX] = {"arch",  "arch_sha256",  "model", "dataset",
+                                  "split", "first_sample", "source"};
+    const char *vals[META_MAX] = {hd.arch,
+                                  hash,
+                                  model_path ? model_path : "",
+                                  dataset ? dataset : "",
+                                  split ? split : "",
+                                  first_text,
                                   "pesim infer"};
     trace_header th = {.classes = classes,
                        .exits = exits,

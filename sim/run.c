@@ -18,10 +18,10 @@
 #include "sha256.h"
 #include "trace.h"
 
-#define RUN_NAME_MAX  64
-#define MAX_COARSE    256
-#define MAX_KERNEL    POL_MAX_KERNEL
-#define PARAM_MAX     64
+#define RUN_NAME_MAX 64
+#define MAX_COARSE   256
+#define MAX_KERNEL   POL_MAX_KERNEL
+#define PARAM_MAX    64
 static const double PROGRESS_PERIOD_S = 0.5;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -52,12 +52,12 @@ typedef struct source {
     int64_t *bmacs;     /* cumulative backbone MACs at exit l (exits: the whole backbone) */
     int64_t *hmacs;     /* head MACs of exit l (exits: 0) */
     bool macs_known;
-    const net *net;     /* NULL for a trace without an architecture */
-    size_t n;           /* samples selected */
+    const net *net; /* NULL for a trace without an architecture */
+    size_t n;       /* samples selected */
     /* functional */
     model *m;
     data_set ds;
-    size_t first;       /* first dataset index */
+    size_t first; /* first dataset index */
     eng *e;
     float *batch_logits; /* [exit][sample of batch][class] */
     bool *computed;      /* per exit: batch_logits holds it */
@@ -65,7 +65,7 @@ typedef struct source {
     net *own_net;        /* built from a trace's arch text */
     /* trace */
     trace *t;
-    size_t *index;       /* trace sample index of each selected sample */
+    size_t *index; /* trace sample index of each selected sample */
     /* the batch in flight */
     size_t batch_first;
     int nb;
@@ -250,9 +250,11 @@ static int open_trace(source *s, const cfg *c, FILE *warn, char *err, size_t err
     const char *arch = trace_meta(s->t, "arch");
     if (arch && !net_build_arch_text(&s->own_net, arch, err, errlen)) {
         if (net_exit_count(s->own_net) != s->exits || net_classes(s->own_net) != s->classes) {
-            set_err(err, errlen, "%s: its architecture has %d exits and %d classes, its logits %d "
-                                 "and %d", path, net_exit_count(s->own_net),
-                    net_classes(s->own_net), s->exits, s->classes);
+            set_err(err, errlen,
+                    "%s: its architecture has %d exits and %d classes, its logits %d "
+                    "and %d",
+                    path, net_exit_count(s->own_net), net_classes(s->own_net), s->exits,
+                    s->classes);
             return RUN_EINPUT;
         }
         s->net = s->own_net;
@@ -268,8 +270,10 @@ static int open_trace(source *s, const cfg *c, FILE *warn, char *err, size_t err
         memset(s->bmacs, 0, ((size_t)s->exits + 1) * sizeof *s->bmacs);
         memset(s->hmacs, 0, ((size_t)s->exits + 1) * sizeof *s->hmacs);
         if (warn)
-            fprintf(warn, "pesim run: %s has no MAC counts and no architecture: backbone_macs and "
-                          "exit_macs are written as 0\n", path);
+            fprintf(warn,
+                    "pesim run: %s has no MAC counts and no architecture: backbone_macs and "
+                    "exit_macs are written as 0\n",
+                    path);
     }
     /* the samples whose dataset index falls in the configured range, in index order */
     size_t held = trace_samples(s->t);
@@ -311,8 +315,9 @@ static int coarse_list(const cfg *c, const source *s, int *out, int *n, char *er
         const int *def = NULL;
         int k = s->net ? net_coarse_exits(s->net, &def) : 0;
         if (k == 0) {
-            set_err(err, errlen, "[exit] exits is empty and the network has no default coarse "
-                                 "exits; list them");
+            set_err(err, errlen,
+                    "[exit] exits is empty and the network has no default coarse "
+                    "exits; list them");
             return RUN_EINPUT;
         }
         for (int i = 0; i < k; i++) out[(*n)++] = def[i];
@@ -513,8 +518,8 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     memset(st, 0, sizeof *st);
     st->rel_computation = st->hit_rate = NAN;
     source s = {0};
-    const bool from_trace = cfg_is_set(c, "experiment", "trace") &&
-                            *cfg_get(c, "experiment", "trace");
+    const bool from_trace =
+        cfg_is_set(c, "experiment", "trace") && *cfg_get(c, "experiment", "trace");
     int rc = from_trace ? open_trace(&s, c, o->progress, err, errlen)
                         : open_functional(&s, c, err, errlen);
     if (rc == RUN_EINTERNAL && !err[0]) set_err(err, errlen, "run: out of memory");

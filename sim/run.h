@@ -26,9 +26,9 @@ enum run_status {
 #define RUN_BATCH 32
 
 typedef struct run_opts {
-    bool force;         /* redo a run that is already done */
-    FILE *progress;     /* progress and the summary line; NULL for none */
-    bool progress_tty;  /* rewrite one progress line with \r */
+    bool force;          /* redo a run that is already done */
+    FILE *progress;      /* progress and the summary line; NULL for none */
+    bool progress_tty;   /* rewrite one progress line with \r */
     const char *version; /* pesim version recorded in runs */
 } run_opts;
 
@@ -37,11 +37,11 @@ typedef struct run_stats {
     db_begin_outcome outcome;
     int64_t run_id;
     size_t samples;
-    double seconds;          /* wall time of the sample loop (rows written) */
-    double accuracy;         /* fraction */
-    double rel_computation;  /* (backbone + exit MACs + predictor ops) / classic MACs; NAN */
-    double exit_evals;       /* per sample */
-    double hit_rate;         /* 1 − mispredictions / predictions; NAN without predictions */
+    double seconds;         /* wall time of the sample loop (rows written) */
+    double accuracy;        /* fraction */
+    double rel_computation; /* (backbone + exit MACs + predictor ops) / classic MACs; NAN */
+    double exit_evals;      /* per sample */
+    double hit_rate;        /* 1 − mispredictions / predictions; NAN without predictions */
 } run_stats;
 
 /* Runs the experiment c describes (c must have no errors). 0 ok (also when skipped: see

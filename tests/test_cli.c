@@ -303,11 +303,9 @@ static int infer_setup(void **state)
 static int infer_teardown(void **state)
 {
     (void)state;
-    unlink(FIX.model);
-    unlink(FIX.images);
-    unlink(FIX.labels);
-    rmdir(FIX.dir);
-    return 0;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", FIX.dir);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 /* Number of newlines in s. */
@@ -444,6 +442,70 @@ static void test_infer_run(void **state)
     assert_int_equal(parse_infer_rows(R.out, rows, FIX_ROWS + 4), FIX_ROWS);
 }
 
+/* infer --trace-out, trace info/export/import, run from the trace and from the model, and the
+ * usage and input errors of run, trace and train. */
+static void test_trace_run_train(void **state)
+{
+    (void)state;
+    char trace[160], csv[160], trace2[160], ini[160], db[160];
+    snprintf(trace, sizeof trace, "%s/t.trace", FIX.dir);
+    snprintf(csv, sizeof csv, "%s/t.csv", FIX.dir);
+    snprintf(trace2, sizeof trace2, "%s/t2.trace", FIX.dir);
+    snprintf(ini, sizeof ini, "%s/run.ini", FIX.dir);
+    snprintf(db, sizeof db, "%s/r.db", FIX.dir);
+    run(&R, (const char *[]){"infer", FIX.model, "--data", "mnist", "--data-dir", FIX.dir,
+                             "--trace-out", trace, NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.err, "recorded 50 samples"));
+    run(&R, (const char *[]){"infer", FIX.model, "--data", "mnist", "--data-dir", FIX.dir,
+                             "--trace-out", trace, NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "exists"));
+    run(&R, (const char *[]){"trace", "info", trace, NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "samples: 50"));
+    run(&R, (const char *[]){"trace", "export", trace, "--out", csv, NULL});
+    assert_int_equal(R.status, 0);
+    run(&R, (const char *[]){"trace", "import", csv, "--classes", "10", "--out", trace2, NULL});
+    assert_int_equal(R.status, 0);
+    run(&R, (const char *[]){"trace", "info", "/nonexistent.trace", NULL});
+    assert_int_equal(R.status, 1);
+
+    FILE *f = fopen(ini, "w");
+    assert_non_null(f);
+    fprintf(f, "[experiment]\ntrace = %s\nout = %s\n[exit]\npolicy = passive\n", trace, db);
+    fclose(f);
+    run(&R, (const char *[]){"run", "-q", ini, NULL});
+    assert_int_equal(R.status, 0);
+    run(&R, (const char *[]){"run", ini, NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.out, "already done"));
+    run(&R, (const char *[]){"run", "-s", "exit.policy=predictive", "-s", "exit.l0=1", ini, NULL});
+    assert_int_equal(R.status, 0);
+    if (!strstr(R.out, "prediction hit rate")) fail_msg("out: %s err: %s", R.out, R.err);
+    run(&R, (const char *[]){"run", "-s", "experiment.trace=", ini, NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "needs a model or a trace"));
+    run(&R, (const char *[]){"run", NULL});
+    assert_int_equal(R.status, 2);
+    run(&R, (const char *[]){"run", "-s", "exit.rule=softmax", "-s", "exit.policy=predictive", ini,
+                             NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "needs rule = activation"));
+
+    run(&R, (const char *[]){"train", SRC "/configs/nets/vgg19-w4-32x32x1.ini", "--out", db, NULL});
+    assert_int_equal(R.status, 2);
+    run(&R, (const char *[]){"train", SRC "/configs/nets/vgg19-w4-32x32x1.ini", "--data", "cifar",
+                             "--out", db, NULL});
+    assert_int_equal(R.status, 2);
+    run(&R, (const char *[]){"train", SRC "/configs/nets/vgg19-w4-32x32x1.ini", "--data", "mnist",
+                             "--out", db, NULL});
+    assert_int_equal(R.status, 1);
+    assert_non_null(strstr(R.err, "exists"));
+    run(&R, (const char *[]){"train", "--epochs", "x", "a.ini", NULL});
+    assert_int_equal(R.status, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_infer_usage),
         cmocka_unit_test_setup_teardown(test_infer_bad_input, infer_setup, infer_teardown),
         cmocka_unit_test_setup_teardown(test_infer_run, infer_setup, infer_teardown),
+        cmocka_unit_test_setup_teardown(test_trace_run_train, infer_setup, infer_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

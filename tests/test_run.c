@@ -59,8 +59,8 @@ static int setup(void **state)
     for (int split = 0; split < 2; split++) {
         snprintf(p1, sizeof p1, "%s/%s", data_path, split ? DATA_TEST_IMAGES : DATA_TRAIN_IMAGES);
         snprintf(p2, sizeof p2, "%s/%s", data_path, split ? DATA_TEST_LABELS : DATA_TRAIN_LABELS);
-        assert_int_equal(data_write_idx_images(p1, px, N_SAMPLES, SIDE, SIDE, true, err, sizeof err),
-                         0);
+        assert_int_equal(
+            data_write_idx_images(p1, px, N_SAMPLES, SIDE, SIDE, true, err, sizeof err), 0);
         assert_int_equal(data_write_idx_labels(p2, lab, N_SAMPLES, true, err, sizeof err), 0);
     }
     net *n = NULL;
@@ -70,9 +70,8 @@ static int setup(void **state)
     data_set ds;
     assert_int_equal(data_load(&ds, "mnist", "test", data_path, 32, err, sizeof err), 0);
     double thr[32];
-    assert_int_equal(train_thresholds(n, (const float *const *)p, &ds, N_SAMPLES, 16, thr, err,
-                                      sizeof err),
-                     0);
+    assert_int_equal(
+        train_thresholds(n, (const float *const *)p, &ds, N_SAMPLES, 16, thr, err, sizeof err), 0);
     for (int l = 0; l < net_exit_count(n); l++) thr[l] *= 1.0 + 0.04 * (double)(20 - l);
     assert_int_equal(model_save(model_path, n, (const float *const *)p, thr, NULL, NULL, NULL, 0,
                                 err, sizeof err),
@@ -130,8 +129,7 @@ static run_stats run_ok(bool from_trace, const char *db_name, const char *extra,
 }
 
 /* A run expected to fail: extra config lines, then one -s style override (either may be NULL). */
-static int run_err(bool from_trace, const char *lines, const char *override, char *err,
-                   size_t len)
+static int run_err(bool from_trace, const char *lines, const char *override, char *err, size_t len)
 {
     cfg *c = make_cfg(from_trace, "err.db", lines);
     if (override) assert_int_equal(cfg_override(c, override), 0);
@@ -183,9 +181,8 @@ static const char *EVAL_SQL =
     "SELECT sample, seq, layer, score, threshold, fired, predicted_jump, true_first_exit"
     " FROM exit_evals WHERE run_id = (SELECT MAX(run_id) FROM runs) ORDER BY sample, seq";
 
-static const char *const POLICIES[] = {"none",       "coarse",
-                                       "passive",    "predictive",
-                                       "predictive_single", "oracle"};
+static const char *const POLICIES[] = {
+    "none", "coarse", "passive", "predictive", "predictive_single", "oracle"};
 
 /* The seam of DESIGN section 2: both sources give the same rows, policy by policy. */
 static void test_functional_equals_trace(void **state)
@@ -235,8 +232,8 @@ static void test_policy_invariants(void **state)
                                 " b.exit_layer OR a.pred != b.pred)") == 0);
     assert_true(query("inv.db", "SELECT COUNT(*) FROM inferences WHERE run_id = 2 AND"
                                 " n_exit_evals > 1") == 0);
-    assert_true(query("inv.db", "SELECT COUNT(*) FROM exit_evals WHERE run_id = 2 AND fired = 0")
-                == 0);
+    assert_true(query("inv.db", "SELECT COUNT(*) FROM exit_evals WHERE run_id = 2 AND fired = 0") ==
+                0);
     /* the oracle's single exit is the logged true first exit */
     assert_true(query("inv.db", "SELECT COUNT(*) FROM exit_evals WHERE run_id = 2 AND"
                                 " layer != true_first_exit") == 0);
@@ -245,17 +242,17 @@ static void test_policy_invariants(void **state)
                                 " WHERE a.run_id = 1 AND b.run_id = 3 AND b.exit_layer <"
                                 " a.exit_layer") == 0);
     /* exits fire at several depths with these thresholds */
-    assert_true(query("inv.db", "SELECT COUNT(DISTINCT exit_layer) FROM inferences WHERE run_id = 1")
-                >= 3);
+    assert_true(
+        query("inv.db", "SELECT COUNT(DISTINCT exit_layer) FROM inferences WHERE run_id = 1") >= 3);
     /* none: the final classifier's accuracy, the whole backbone, no exits */
     net *n = NULL;
     char err[256];
     assert_int_equal(net_build(&n, "vgg19", 0.0625, 32, 32, 1, CLASSES, err, sizeof err), 0);
     double total = (double)net_get_totals(n)->backbone_macs;
-    assert_true(query("inv.db", "SELECT MIN(backbone_macs) = MAX(backbone_macs) AND"
-                                " MIN(backbone_macs) = (SELECT value FROM run_params WHERE run_id = 4"
-                                " AND key = 'run.classic_macs') FROM inferences WHERE run_id = 4")
-                == 1);
+    assert_true(query("inv.db",
+                      "SELECT MIN(backbone_macs) = MAX(backbone_macs) AND"
+                      " MIN(backbone_macs) = (SELECT value FROM run_params WHERE run_id = 4"
+                      " AND key = 'run.classic_macs') FROM inferences WHERE run_id = 4") == 1);
     assert_true(query("inv.db", "SELECT MAX(backbone_macs) FROM inferences WHERE run_id = 4") ==
                 total);
     assert_true(query("inv.db", "SELECT SUM(n_exit_evals) + SUM(exit_macs) FROM inferences"
@@ -298,8 +295,8 @@ static void test_lifecycle_and_determinism(void **state)
     free(evals);
     free(evals2);
     /* the sample range */
-    run_stats d = run_ok(true, "range.db", "[exit]\npolicy = none\n[experiment]\nfirst_sample = 60",
-                         false);
+    run_stats d =
+        run_ok(true, "range.db", "[exit]\npolicy = none\n[experiment]\nfirst_sample = 60", false);
     assert_int_equal(d.samples, 10);
 }
 
@@ -307,11 +304,11 @@ static void test_bad_configs(void **state)
 {
     (void)state;
     char err[512];
-    assert_int_equal(run_err(true, NULL, "exit.rule=softmax", err, sizeof err),
-                     RUN_EINPUT);
+    assert_int_equal(run_err(true, NULL, "exit.rule=softmax", err, sizeof err), RUN_EINPUT);
     assert_non_null(strstr(err, "needs rule = activation"));
-    assert_int_equal(run_err(true, "[exit]\npolicy = coarse\nexits = conv4, nosuch", NULL, err, sizeof err),
-                     RUN_EINPUT);
+    assert_int_equal(
+        run_err(true, "[exit]\npolicy = coarse\nexits = conv4, nosuch", NULL, err, sizeof err),
+        RUN_EINPUT);
     assert_non_null(strstr(err, "'nosuch' is not an exit"));
     assert_int_equal(run_err(false, NULL, "experiment.first_sample=70", err, sizeof err),
                      RUN_EINPUT);

@@ -98,13 +98,13 @@ static void test_gradient_matches_finite_differences(void **state)
         const char *name;
         double rel; /* relative tolerance */
     } checks[] = {
-        {"conv1.weight", 0.25},        {"conv1.bn.gamma", 0.25},
-        {"conv6.bn.beta", 0.25},       {"conv9.weight", 0.25},
-        {"conv12.weight", 0.02},       {"conv16.weight", 0.02},
-        {"classifier.weight", 0.02},   {"bof.w64.codebook.weight", 0.02},
-        {"bof.w128.a", 0.02},          {"bof.w512.c", 0.02},
-        {"bof.w256.n1", 0.02},         {"bof.w64.n2", 0.02},
-        {"fc.shared.0.weight", 0.02},  {"fc.shared.1.bias", 0.02},
+        {"conv1.weight", 0.25},       {"conv1.bn.gamma", 0.25},
+        {"conv6.bn.beta", 0.25},      {"conv9.weight", 0.25},
+        {"conv12.weight", 0.02},      {"conv16.weight", 0.02},
+        {"classifier.weight", 0.02},  {"bof.w64.codebook.weight", 0.02},
+        {"bof.w128.a", 0.02},         {"bof.w512.c", 0.02},
+        {"bof.w256.n1", 0.02},        {"bof.w64.n2", 0.02},
+        {"fc.shared.0.weight", 0.02}, {"fc.shared.1.bias", 0.02},
     };
     assert_true(isfinite(loss_of(t, &ds, NB)));
     float *const *g = trainer_grad(t);
@@ -171,8 +171,8 @@ static void test_tiny_network_learns(void **state)
     }
     assert_true(last < 0.5 * first);
     double acc[22];
-    assert_int_equal(train_accuracy(n, (const float *const *)trainer_params(t), &te, 64, false,
-                                    acc, err, sizeof err),
+    assert_int_equal(train_accuracy(n, (const float *const *)trainer_params(t), &te, 64, false, acc,
+                                    err, sizeof err),
                      TRAIN_OK);
     assert_true(acc[20] > 0.9); /* final classifier; chance is 0.25 */
     assert_true(acc[19] > 0.6); /* deepest exit */
@@ -194,8 +194,7 @@ static void test_thresholds_match_engine(void **state)
     data_set ds;
     make_set(&ds, 10, 4);
     double thr[20];
-    assert_int_equal(train_thresholds(n, (const float *const *)p, &ds, 10, 3, thr, err,
-                                      sizeof err),
+    assert_int_equal(train_thresholds(n, (const float *const *)p, &ds, 10, 3, thr, err, sizeof err),
                      TRAIN_OK);
     eng *e = eng_new(n, (const float *const *)p, 10, err, sizeof err);
     assert_non_null(e);
@@ -246,8 +245,7 @@ static void expect_same_models(const char *a, const char *b)
             fail_msg("tensor %s differs between %s and %s", t->name, a, b);
     }
     for (int x = 0; x < ma->n_exits - 1; x++) assert_true(ma->thresholds[x] == mb->thresholds[x]);
-    for (int x = 0; x < ma->n_exits; x++)
-        assert_true(ma->test_accuracy[x] == mb->test_accuracy[x]);
+    for (int x = 0; x < ma->n_exits; x++) assert_true(ma->test_accuracy[x] == mb->test_accuracy[x]);
     model_free(ma);
     model_free(mb);
 }
