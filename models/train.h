@@ -99,4 +99,8 @@ int train_thresholds(const net *n, const float *const *params, const data_set *d
 int train_accuracy(const net *n, const float *const *params, const data_set *ds, int batch,
                    bool final_only, double *acc, char *err, size_t errlen);
 
+/* Trainer throughput of VGG-19 (width 1/4, 32x32x1, batch 128) per stage in images/s and
+ * GFLOP/s, each measured for at least min_seconds, printed to out. 0 ok, negative on error. */
+int bench_train(FILE *out, double min_seconds);
+
 #endif /* PESIM_TRAIN_H */

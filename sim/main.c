@@ -12,6 +12,7 @@
 #include "record.h"
 #include "pesim_version.h"
 #include "sha256.h"
+#include "train.h"
 
 #include <cblas.h>
 #include <getopt.h>
@@ -563,7 +564,7 @@ static int cmd_infer(int argc, char **argv)
 /* ---- pesim bench ---- */
 
 static const char bench_usage[] =
-    "usage: pesim bench [--seconds S] [--dir DIR] [des|db|kern|all]\n"
+    "usage: pesim bench [--seconds S] [--dir DIR] [des|db|kern|train|all]\n"
     "\n"
     "Measure pesim's hot paths, each next to the bare ceiling measured in the same run:\n"
     "  des  event queue: pesim's 32-byte events vs a bare 16-byte binary heap (M events/s)\n"
@@ -571,6 +572,8 @@ static const char bench_usage[] =
     "  kern functional engine: VGG-19 forward passes (width 1 on 32x32x3, width 1/4 on\n"
     "       32x32x1; batch 1 and 32) in images/s and GFLOP/s vs cblas_sgemm alone on the same\n"
     "       GEMM shapes, and a raw 512^3 sgemm (threads from OPENBLAS_NUM_THREADS)\n"
+    "  train trainer steps of VGG-19 (width 1/4, 32x32x1, batch 128, Adam), backbone and joint\n"
+    "       stage, in images/s and GFLOP/s\n"
     "\n"
     "  --seconds S   minimum time per measurement (default 0.5)\n"
     "  --dir DIR     where the database benchmark writes its scratch files (default /tmp)\n"
@@ -611,7 +614,7 @@ static int cmd_bench(int argc, char **argv)
     }
     const char *what = optind < argc ? argv[optind] : "all";
     if (optind + 1 < argc || (strcmp(what, "all") && strcmp(what, "des") && strcmp(what, "db") &&
-                              strcmp(what, "kern"))) {
+                              strcmp(what, "train") && strcmp(what, "kern"))) {
         fprintf(stderr, "pesim bench: unknown benchmark '%s'\n%s", what, bench_usage);
         return EXIT_USAGE;
     }
@@ -629,6 +632,9 @@ static int cmd_bench(int argc, char **argv)
     }
     if (!strcmp(what, "all") || !strcmp(what, "kern")) {
         if (bench_kern(stdout, seconds)) return EXIT_INTERNAL;
+    }
+    if (!strcmp(what, "all") || !strcmp(what, "train")) {
+        if (bench_train(stdout, seconds)) return EXIT_INTERNAL;
     }
     return EXIT_OK;
 }
