@@ -8,17 +8,11 @@
 #include "model.h"
 #include "net.h"
 #include "train.h"
+#include "util.h"
 
 enum { BENCH_BATCH = 128, BENCH_CLASSES = 10, BENCH_SIDE = 32 };
 static const double BENCH_WIDTH = 0.25;
 static const double FLOPS_PER_MAC_STEP = 6.0; /* 2 flops × (forward + dX + dW) */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int bench_train(FILE *out, double min_seconds)
 {
@@ -52,11 +46,11 @@ int bench_train(FILE *out, double min_seconds)
                       (stage == TRAIN_STAGE_JOINT ? (double)tot->exit_macs : 0.0);
         if (trainer_step(t, (train_stage)stage, &h, x, y, BENCH_BATCH, NULL, NULL)) goto done;
         long steps = 0;
-        double t0 = now_s(), el = 0;
+        double t0 = util_now_s(), el = 0;
         do {
             if (trainer_step(t, (train_stage)stage, &h, x, y, BENCH_BATCH, NULL, NULL)) goto done;
             steps++;
-            el = now_s() - t0;
+            el = util_now_s() - t0;
         } while (el < min_seconds || steps < 2);
         double ips = (double)steps * BENCH_BATCH / el;
         fprintf(out, "  %-9s %10.0f %10.1f\n", stage == TRAIN_STAGE_BACKBONE ? "backbone" : "joint",

@@ -57,7 +57,7 @@ static size_t shape_elems(net_shape s)
     return (size_t)s.c * (size_t)s.h * (size_t)s.w;
 }
 
-static kern_conv2d_desc conv_desc(const net_op *o, int batch)
+kern_conv2d_desc eng_conv_desc(const net_op *o, int batch)
 {
     return (kern_conv2d_desc){.n = batch,
                               .c_in = o->in.c,
@@ -72,8 +72,7 @@ static kern_conv2d_desc conv_desc(const net_op *o, int batch)
                               .pad_w = o->pad};
 }
 
-/* The 1×1 codebook convolution of exit x with module b. */
-static kern_conv2d_desc head_desc(const net_exit *x, const net_bof *b, int batch)
+kern_conv2d_desc eng_head_desc(const net_exit *x, const net_bof *b, int batch)
 {
     return (kern_conv2d_desc){.n = batch,
                               .c_in = x->in.c,
@@ -84,6 +83,12 @@ static kern_conv2d_desc head_desc(const net_exit *x, const net_bof *b, int batch
                               .kw = 1,
                               .stride_h = 1,
                               .stride_w = 1};
+}
+
+kern_pool_desc eng_pool_desc(const net_op *o, int batch)
+{
+    return (kern_pool_desc){batch, o->in.c,   o->in.h,   o->in.w, o->kh,
+                            o->kw, o->stride, o->stride, o->pad,  o->pad};
 }
 
 /* Largest conv workspace over batches 1 .. max_batch (it is not monotone in the batch). */
@@ -164,7 +169,7 @@ static head_sizes head_plan(const net *n, int max_batch)
         const net_fc_pair *f = net_fc_pair_at(n, x->fc_pair);
         size_t px = (size_t)x->in.h * (size_t)x->in.w;
         size_t codes = px * (size_t)b->codewords * (size_t)max_batch;
-        size_t ws = conv_ws_max(head_desc(x, b, max_batch), max_batch);
+        size_t ws = conv_ws_max(eng_head_desc(x, b, max_batch), max_batch);
         size_t feat = (size_t)x->features * (size_t)max_batch;
         size_t hid = (size_t)f->hidden * (size_t)max_batch;
         if (codes > h.codes) h.codes = codes;
@@ -217,7 +222,7 @@ eng *eng_new(const net *n, const float *const *params, int max_batch, char *err,
         const net_op *o = net_op_at(n, i);
         if (e->folded[i]) fold += (size_t)o->out.c;
         if (o->kind == NET_OP_CONV) {
-            size_t ws = conv_ws_max(conv_desc(o, max_batch), max_batch);
+            size_t ws = conv_ws_max(eng_conv_desc(o, max_batch), max_batch);
             if (ws > conv_ws) conv_ws = ws;
         }
     }
@@ -320,7 +325,7 @@ static int run_op(eng *e, int i)
     int rc = KERN_OK;
     switch (o->kind) {
     case NET_OP_CONV: {
-        kern_conv2d_desc d = conv_desc(o, nb);
+        kern_conv2d_desc d = eng_conv_desc(o, nb);
         rc = kern_conv2d(&d, x, t[OP_T_WEIGHT], e->bias[i], y, e->conv_ws);
         break;
     }
@@ -340,8 +345,7 @@ static int run_op(eng *e, int i)
         break;
     case NET_OP_MAXPOOL:
     case NET_OP_AVGPOOL: {
-        kern_pool_desc d = {nb,    o->in.c,   o->in.h,   o->in.w, o->kh,
-                            o->kw, o->stride, o->stride, o->pad,  o->pad};
+        kern_pool_desc d = eng_pool_desc(o, nb);
         rc = o->kind == NET_OP_MAXPOOL ? kern_maxpool2d(&d, x, y) : kern_avgpool2d(&d, x, y);
         break;
     }
@@ -389,7 +393,7 @@ static int run_head(eng *e, const net_exit *x, float *logits)
     float *const *bt = &e->t[b->tensor_first];
     float *const *ft = &e->t[f->tensor_first];
     const int nb = e->batch;
-    kern_conv2d_desc cd = head_desc(x, b, nb);
+    kern_conv2d_desc cd = eng_head_desc(x, b, nb);
     if (kern_conv2d(&cd, e->out[x->op], bt[BOF_T_WEIGHT], bt[BOF_T_BIAS], e->codes, e->conv_ws))
         return ENG_FAIL(e, ENG_EKERN, "exit %s: codebook conv failed", x->name);
     kern_bof_desc bd = {.n = nb,

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kern.h"
 #include "net.h"
 
 /* Status codes; 0 is success. */
@@ -51,5 +52,11 @@ void eng_macs(const eng *e, uint64_t *backbone, uint64_t *exit);
 int eng_position(const eng *e);      /* ops run so far: the next op to run */
 int eng_batch(const eng *e);         /* samples of the current batch; 0 before eng_begin */
 const char *eng_error(const eng *e); /* message of the last failing call, "" when none */
+
+/* Kernel descriptors of a backbone conv op, of exit x's 1×1 codebook conv with module b, and of
+ * a pooling op, for a batch (shared with the trainer). */
+kern_conv2d_desc eng_conv_desc(const net_op *o, int batch);
+kern_conv2d_desc eng_head_desc(const net_exit *x, const net_bof *b, int batch);
+kern_pool_desc eng_pool_desc(const net_op *o, int batch);
 
 #endif /* PESIM_ENG_H */

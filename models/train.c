@@ -5,10 +5,8 @@
 
 #include <math.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -16,6 +14,7 @@
 #include "eng.h"
 #include "kern.h"
 #include "model.h"
+#include "util.h"
 
 #define TRAIN_ERR_MAX 256
 
@@ -41,56 +40,11 @@ struct trainer {
     char err[TRAIN_ERR_MAX];
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-#define T_FAIL(t, rc, ...) (set_err((t)->err, sizeof(t)->err, __VA_ARGS__), (rc))
+#define T_FAIL(t, rc, ...) (util_errf((t)->err, sizeof(t)->err, __VA_ARGS__), (rc))
 
 static size_t shape_elems(net_shape s)
 {
     return (size_t)s.c * (size_t)s.h * (size_t)s.w;
-}
-
-static kern_conv2d_desc conv_desc(const net_op *o, int batch)
-{
-    return (kern_conv2d_desc){.n = batch,
-                              .c_in = o->in.c,
-                              .h = o->in.h,
-                              .w = o->in.w,
-                              .c_out = o->out.c,
-                              .kh = o->kh,
-                              .kw = o->kw,
-                              .stride_h = o->stride,
-                              .stride_w = o->stride,
-                              .pad_h = o->pad,
-                              .pad_w = o->pad};
-}
-
-static kern_conv2d_desc head_desc(const net_exit *x, const net_bof *b, int batch)
-{
-    return (kern_conv2d_desc){.n = batch,
-                              .c_in = x->in.c,
-                              .h = x->in.h,
-                              .w = x->in.w,
-                              .c_out = b->codewords,
-                              .kh = 1,
-                              .kw = 1,
-                              .stride_h = 1,
-                              .stride_w = 1};
-}
-
-static kern_pool_desc pool_desc(const net_op *o, int batch)
-{
-    return (kern_pool_desc){batch, o->in.c,   o->in.h,   o->in.w, o->kh,
-                            o->kw, o->stride, o->stride, o->pad,  o->pad};
 }
 
 /* Largest forward + backward conv workspace over batches 1 .. max_batch (not monotone). */
@@ -137,14 +91,14 @@ static sizes plan(const trainer *t)
         s.acts += mb * shape_elems(o->out);
         if (o->kind == NET_OP_BN) s.bn += (size_t)o->out.c;
         if (o->kind == NET_OP_CONV) {
-            size_t ws = conv_ws_max(conv_desc(o, t->max_batch), t->max_batch);
+            size_t ws = conv_ws_max(eng_conv_desc(o, t->max_batch), t->max_batch);
             if (ws > s.conv_ws) s.conv_ws = ws;
         }
     }
     for (int i = 0; i < net_exit_count(n); i++) {
         const net_exit *x = net_exit_at(n, i);
         const net_bof *b = net_bof_at(n, x->bof);
-        kern_conv2d_desc cd = head_desc(x, b, t->max_batch);
+        kern_conv2d_desc cd = eng_head_desc(x, b, t->max_batch);
         size_t ws = conv_ws_max(cd, t->max_batch);
         kern_bof_desc bd = {.n = t->max_batch,
                             .k = b->codewords,
@@ -174,7 +128,7 @@ trainer *trainer_new(const net *n, const float *const *params, int max_batch, ch
                      size_t errlen)
 {
     if (!n || !params || max_batch < 1) {
-        set_err(err, errlen, "trainer_new: network, parameters and a batch >= 1 are required");
+        util_errf(err, errlen, "trainer_new: network, parameters and a batch >= 1 are required");
         return NULL;
     }
     trainer *t = calloc(1, sizeof *t);
@@ -203,7 +157,7 @@ trainer *trainer_new(const net *n, const float *const *params, int max_batch, ch
     for (size_t i = 0; i < nt; i++) {
         const net_tensor *tt = net_tensor_at(n, (int)i);
         if (!params[i]) {
-            set_err(err, errlen, "trainer_new: tensor %s is missing", tt->name);
+            util_errf(err, errlen, "trainer_new: tensor %s is missing", tt->name);
             trainer_free(t);
             return NULL;
         }
@@ -268,7 +222,7 @@ trainer *trainer_new(const net *n, const float *const *params, int max_batch, ch
     return t;
 
 fail_nomem:
-    set_err(err, errlen, "trainer_new: out of memory");
+    util_errf(err, errlen, "trainer_new: out of memory");
     trainer_free(t);
     return NULL;
 }
@@ -335,7 +289,7 @@ static int forward_op(trainer *t, int i)
     int rc = KERN_OK;
     switch (o->kind) {
     case NET_OP_CONV: {
-        kern_conv2d_desc d = conv_desc(o, nb);
+        kern_conv2d_desc d = eng_conv_desc(o, nb);
         rc = kern_conv2d(&d, x, p[OP_T_WEIGHT], o->bias ? p[OP_T_BIAS] : NULL, y, t->conv_ws);
         break;
     }
@@ -354,7 +308,7 @@ static int forward_op(trainer *t, int i)
     }
     case NET_OP_MAXPOOL:
     case NET_OP_AVGPOOL: {
-        kern_pool_desc d = pool_desc(o, nb);
+        kern_pool_desc d = eng_pool_desc(o, nb);
         rc = o->kind == NET_OP_MAXPOOL ? kern_maxpool2d(&d, x, y) : kern_avgpool2d(&d, x, y);
         break;
     }
@@ -382,7 +336,7 @@ static int backward_op(trainer *t, int i)
     int rc = KERN_OK;
     switch (o->kind) {
     case NET_OP_CONV: {
-        kern_conv2d_desc d = conv_desc(o, nb);
+        kern_conv2d_desc d = eng_conv_desc(o, nb);
         rc = grad_conv2d(&d, x, p[OP_T_WEIGHT], dy, dx, g[OP_T_WEIGHT],
                          o->bias ? g[OP_T_BIAS] : NULL, t->conv_ws);
         break;
@@ -404,7 +358,7 @@ static int backward_op(trainer *t, int i)
     case NET_OP_MAXPOOL:
     case NET_OP_AVGPOOL: {
         if (!dx) break;
-        kern_pool_desc d = pool_desc(o, nb);
+        kern_pool_desc d = eng_pool_desc(o, nb);
         rc = o->kind == NET_OP_MAXPOOL ? grad_maxpool2d(&d, x, t->out[i], dy, dx)
                                        : grad_avgpool2d(&d, dy, dx);
         break;
@@ -430,7 +384,7 @@ static int head_step(trainer *t, const net_exit *x, const uint8_t *y, double *lo
     float *const *bp = &t->p[b->tensor_first], *const *bg = &t->g[b->tensor_first];
     float *const *fp = &t->p[f->tensor_first], *const *fg = &t->g[f->tensor_first];
     const int nb = t->batch, classes = f->classes;
-    kern_conv2d_desc cd = head_desc(x, b, nb);
+    kern_conv2d_desc cd = eng_head_desc(x, b, nb);
     kern_bof_desc bd = bof_desc(t, x, nb);
     if (kern_conv2d(&cd, t->out[x->op], bp[BOF_T_WEIGHT], bp[BOF_T_BIAS], t->codes, t->conv_ws) ||
         grad_bof_forward(&bd, t->codes, t->feat, t->bof_cache))
@@ -543,14 +497,14 @@ static int eval_pass(const net *n, const float *const *params, const data_set *d
                      char *err, size_t errlen)
 {
     if (!n || !params || !ds || batch < 1 || images > ds->n) {
-        set_err(err, errlen, "evaluation: bad arguments");
+        util_errf(err, errlen, "evaluation: bad arguments");
         return TRAIN_EARG;
     }
     const int classes = net_classes(n), exits = net_exit_count(n);
     eng *e = eng_new(n, params, batch, err, errlen);
     float *logits = malloc((size_t)batch * (size_t)classes * sizeof *logits);
     if (!e || !logits) {
-        if (e) set_err(err, errlen, "evaluation: out of memory");
+        if (e) util_errf(err, errlen, "evaluation: out of memory");
         eng_free(e);
         free(logits);
         return e ? TRAIN_ENOMEM : TRAIN_EKERN;
@@ -564,7 +518,7 @@ static int eval_pass(const net *n, const float *const *params, const data_set *d
             rc = eng_exit(e, x, logits);
             if (!rc) visit(ctx, x, logits, ds->y + first, nb, classes);
         }
-        if (rc) set_err(err, errlen, "evaluation: %s", eng_error(e));
+        if (rc) util_errf(err, errlen, "evaluation: %s", eng_error(e));
     }
     eng_free(e);
     free(logits);
@@ -583,13 +537,13 @@ int train_accuracy(const net *n, const float *const *params, const data_set *ds,
                    bool final_only, double *acc, char *err, size_t errlen)
 {
     if (!n || !ds || !acc || ds->n == 0) {
-        set_err(err, errlen, "accuracy: bad arguments");
+        util_errf(err, errlen, "accuracy: bad arguments");
         return TRAIN_EARG;
     }
     const int count = net_exit_count(n) + 1;
     size_t *right = calloc((size_t)count, sizeof *right);
     if (!right) {
-        set_err(err, errlen, "accuracy: out of memory");
+        util_errf(err, errlen, "accuracy: out of memory");
         return TRAIN_ENOMEM;
     }
     int rc = eval_pass(n, params, ds, ds->n, batch, final_only, false, count_correct, right, err,
@@ -617,14 +571,14 @@ int train_thresholds(const net *n, const float *const *params, const data_set *d
                      int batch, double *thresholds, char *err, size_t errlen)
 {
     if (!n || !ds || !thresholds || images == 0) {
-        set_err(err, errlen, "thresholds: bad arguments");
+        util_errf(err, errlen, "thresholds: bad arguments");
         return TRAIN_EARG;
     }
     if (images > ds->n) images = ds->n;
     const int exits = net_exit_count(n);
     double *sum = calloc((size_t)exits + 1, sizeof *sum);
     if (!sum) {
-        set_err(err, errlen, "thresholds: out of memory");
+        util_errf(err, errlen, "thresholds: out of memory");
         return TRAIN_ENOMEM;
     }
     int rc = eval_pass(n, params, ds, images, batch, false, true, sum_max_abs, sum, err, errlen);
@@ -640,13 +594,6 @@ int train_thresholds(const net *n, const float *const *params, const data_set *d
 #define VALUE_MAX  128
 static const double PROGRESS_PERIOD_S = 0.5;
 static const double PI = 3.14159265358979323846;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The network's architecture text in a new string (a layer-list net's runs over many lines);
  * NULL on out-of-memory. */
@@ -696,7 +643,7 @@ typedef struct ckpt_state {
 
 static int sql_fail(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s: checkpoint: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+    util_errf(err, errlen, "%s: checkpoint: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
     return TRAIN_EIO;
 }
 
@@ -764,7 +711,7 @@ static int write_checkpoint(const trainer *t, const train_opts *o, const char *o
     if (!thr || !tmp) {
         free(thr);
         free(tmp);
-        set_err(err, errlen, "%s: checkpoint: out of memory", o->out);
+        util_errf(err, errlen, "%s: checkpoint: out of memory", o->out);
         return TRAIN_ENOMEM;
     }
     snprintf(tmp, plen, "%s.ckpt", o->out);
@@ -777,7 +724,7 @@ static int write_checkpoint(const trainer *t, const train_opts *o, const char *o
         model_save(tmp, t->n, (const float *const *)t->p, thr, NULL, keys, vals, 4, err, errlen);
     rc = rc ? TRAIN_EIO : put_state(tmp, t, opts, s, err, errlen);
     if (!rc && rename(tmp, o->out) != 0) {
-        set_err(err, errlen, "%s: cannot rename checkpoint into place", o->out);
+        util_errf(err, errlen, "%s: cannot rename checkpoint into place", o->out);
         rc = TRAIN_EIO;
     }
     if (rc) remove(tmp);
@@ -796,8 +743,8 @@ static int read_checkpoint(const net *n, const train_opts *o, const char *opts, 
     char *want = arch_text(n), *have = arch_text(md->net);
     bool same = want && have && !strcmp(want, have);
     if (!same) {
-        set_err(err, errlen, "%s: checkpoint is of another network (%.80s)", o->out,
-                have ? have : "?");
+        util_errf(err, errlen, "%s: checkpoint is of another network (%.80s)", o->out,
+                  have ? have : "?");
         free(want);
         free(have);
         model_free(md);
@@ -812,16 +759,16 @@ static int read_checkpoint(const net *n, const train_opts *o, const char *opts, 
     *m = calloc(pc + 1, sizeof **m);
     *v = calloc(pc + 1, sizeof **v);
     if (!*m || !*v) {
-        set_err(err, errlen, "%s: out of memory", o->out);
+        util_errf(err, errlen, "%s: out of memory", o->out);
         rc = TRAIN_ENOMEM;
         goto done;
     }
     if (sqlite3_open_v2(o->out, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT key, value FROM " CKPT_TABLE, -1, &st, NULL) != SQLITE_OK) {
-        set_err(err, errlen,
-                "%s: no checkpoint to resume (a finished model, or not written by "
-                "pesim train)",
-                o->out);
+        util_errf(err, errlen,
+                  "%s: no checkpoint to resume (a finished model, or not written by "
+                  "pesim train)",
+                  o->out);
         rc = TRAIN_EARG;
         goto done;
     }
@@ -831,10 +778,10 @@ static int read_checkpoint(const net *n, const train_opts *o, const char *opts, 
         if (!strcmp(key, "opts")) {
             const char *t = (const char *)sqlite3_column_text(st, 1);
             if (!t || strcmp(t, opts)) {
-                set_err(err, errlen,
-                        "%s: checkpoint was made with other options (%s); resume with the same "
-                        "command",
-                        o->out, t ? t : "?");
+                util_errf(err, errlen,
+                          "%s: checkpoint was made with other options (%s); resume with the same "
+                          "command",
+                          o->out, t ? t : "?");
                 rc = TRAIN_EARG;
                 goto done;
             }
@@ -849,7 +796,7 @@ static int read_checkpoint(const net *n, const train_opts *o, const char *opts, 
             s->seconds = sqlite3_column_double(st, 1);
         } else if (!strcmp(key, "adam_m") || !strcmp(key, "adam_v")) {
             if ((size_t)sqlite3_column_bytes(st, 1) != pc * sizeof(float)) {
-                set_err(err, errlen, "%s: checkpoint %s has the wrong size", o->out, key);
+                util_errf(err, errlen, "%s: checkpoint %s has the wrong size", o->out, key);
                 rc = TRAIN_EARG;
                 goto done;
             }
@@ -859,7 +806,7 @@ static int read_checkpoint(const net *n, const train_opts *o, const char *opts, 
     }
     if (found != 31 || s->epochs_done < 1 ||
         s->epochs_done > o->epochs_backbone + o->epochs_joint || s->adam_step < 0) {
-        set_err(err, errlen, "%s: checkpoint state is incomplete or inconsistent", o->out);
+        util_errf(err, errlen, "%s: checkpoint state is incomplete or inconsistent", o->out);
         rc = TRAIN_EARG;
     }
 done:
@@ -890,7 +837,7 @@ static void print_progress(const train_opts *o, int stage, int ep, int epochs, l
                            const progress *pr, double remaining_steps, bool final)
 {
     if (!o->progress) return;
-    double el = now_s() - pr->start;
+    double el = util_now_s() - pr->start;
     double ips = el > 0 ? (double)pr->images / el : 0;
     double per_step = pr->steps > 0 ? el / (double)pr->steps : 0;
     double eta = per_step * remaining_steps;
@@ -928,7 +875,7 @@ static int check_opts(const net *n, const train_opts *o, char *err, size_t errle
         o->epochs_backbone < 0 || o->epochs_joint < 0 || o->epochs_backbone + o->epochs_joint < 1 ||
         !(o->lr_backbone > 0) || !(o->lr_joint > 0) || !(o->weight_decay >= 0) ||
         o->threshold_images < 1) {
-        set_err(err, errlen, "train: bad options (need data, out, batch >= 2, epochs, lr > 0)");
+        util_errf(err, errlen, "train: bad options (need data, out, batch >= 2, epochs, lr > 0)");
         return TRAIN_EARG;
     }
     net_shape in = net_input(n);
@@ -938,11 +885,11 @@ static int check_opts(const net *n, const train_opts *o, char *err, size_t errle
         if (!d) continue;
         if (d->channels != in.c || d->height != in.h || d->width != in.w ||
             d->classes > net_classes(n)) {
-            set_err(err, errlen,
-                    "train: dataset %s is %dx%dx%d with %d classes; the network takes %dx%dx%d "
-                    "with %d",
-                    d->name, d->height, d->width, d->channels, d->classes, in.h, in.w, in.c,
-                    net_classes(n));
+            util_errf(err, errlen,
+                      "train: dataset %s is %dx%dx%d with %d classes; the network takes %dx%dx%d "
+                      "with %d",
+                      d->name, d->height, d->width, d->channels, d->classes, in.h, in.w, in.c,
+                      net_classes(n));
             return TRAIN_EARG;
         }
     }
@@ -958,7 +905,7 @@ static int write_final(const trainer *t, const train_opts *o, double seconds, do
     double *thr = calloc((size_t)exits + 1, sizeof *thr);
     double *acc = calloc((size_t)exits + 1, sizeof *acc);
     int rc = thr && acc ? TRAIN_OK : TRAIN_ENOMEM;
-    if (rc) set_err(err, errlen, "train: out of memory");
+    if (rc) util_errf(err, errlen, "train: out of memory");
     const float *const *p = (const float *const *)t->p;
     if (!rc) rc = train_thresholds(n, p, o->train, o->threshold_images, 128, thr, err, errlen);
     if (!rc && o->test) rc = train_accuracy(n, p, o->test, 128, false, acc, err, errlen);
@@ -1008,7 +955,7 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
     if (rc) return rc;
     char *opts = opts_text(n, o);
     if (!opts) {
-        set_err(err, errlen, "train: out of memory");
+        util_errf(err, errlen, "train: out of memory");
         return TRAIN_ENOMEM;
     }
     float **params = NULL, *m = NULL, *v = NULL;
@@ -1031,7 +978,7 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
     uint8_t *yb = malloc(B);
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     if (!t || !perm || !xb || !yb || !r) {
-        if (t) set_err(err, errlen, "train: out of memory");
+        if (t) util_errf(err, errlen, "train: out of memory");
         rc = t ? TRAIN_ENOMEM : TRAIN_EARG;
         goto done;
     }
@@ -1053,7 +1000,7 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
         for (size_t i = 0; i < N; i++) perm[i] = i;
         gsl_rng_set(r, epoch_seed(o->seed, ep));
         gsl_ran_shuffle(r, perm, N, sizeof *perm);
-        progress pr = {.start = now_s()};
+        progress pr = {.start = util_now_s()};
         pr.last = pr.start;
         for (long b = 0; b < steps && !rc; b++) {
             size_t first = (size_t)b * B;
@@ -1071,7 +1018,7 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
             int right = 0;
             rc = trainer_step(t, stage, &h, xb, yb, nb, &loss, &right);
             if (rc) {
-                set_err(err, errlen, "train: epoch %d batch %ld: %s", ep + 1, b + 1, t->err);
+                util_errf(err, errlen, "train: epoch %d batch %ld: %s", ep + 1, b + 1, t->err);
                 break;
             }
             pr.loss_sum += loss;
@@ -1079,7 +1026,7 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
             pr.seen += nb;
             pr.images += (size_t)nb;
             pr.steps++;
-            double tnow = now_s();
+            double tnow = util_now_s();
             if (o->progress_tty && tnow - pr.last >= PROGRESS_PERIOD_S) {
                 pr.last = tnow;
                 double left = (double)(steps - b - 1) + (double)(total - ep - 1) * (double)steps;
@@ -1087,7 +1034,7 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
             }
         }
         if (rc) break;
-        double el = now_s() - pr.start;
+        double el = util_now_s() - pr.start;
         s.seconds += el;
         ips[stage - 1] = el > 0 ? (double)pr.images / el : 0;
         print_progress(o, stage, ep + 1, total, steps, steps, &pr,

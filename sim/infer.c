@@ -3,33 +3,15 @@
 #include "infer.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "eng.h"
 #include "kern.h"
+#include "util.h"
 
-static const double NS_PER_S = 1e9;
 static const double PERCENT = 100.0;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / NS_PER_S;
-}
 
 /* Index of the largest of n values (the first on ties; NaN never wins). */
 static int argmax(const float *x, int n)
@@ -82,13 +64,13 @@ static int check_fit(const model *m, const data_set *ds, char *err, size_t errle
 {
     net_shape in = net_input(m->net);
     if (ds->channels != in.c || ds->height != in.h || ds->width != in.w) {
-        set_err(err, errlen, "dataset %s has %dx%dx%d images but the model takes %dx%dx%d",
-                ds->name, ds->height, ds->width, ds->channels, in.h, in.w, in.c);
+        util_errf(err, errlen, "dataset %s has %dx%dx%d images but the model takes %dx%dx%d",
+                  ds->name, ds->height, ds->width, ds->channels, in.h, in.w, in.c);
         return INFER_EARG;
     }
     if (ds->classes > net_classes(m->net)) {
-        set_err(err, errlen, "dataset %s has %d classes but the model only %d", ds->name,
-                ds->classes, net_classes(m->net));
+        util_errf(err, errlen, "dataset %s has %d classes but the model only %d", ds->name,
+                  ds->classes, net_classes(m->net));
         return INFER_EARG;
     }
     return INFER_OK;
@@ -107,7 +89,7 @@ static int run_batch(eng *e, const model *m, const data_set *ds, size_t start, i
         double t = l + 1 < res->n_exits ? res->beta * m->thresholds[l] : NAN;
         tally(&res->exits[l], l, t, b, ds->y + start, nb, classes);
     }
-    if (rc) set_err(err, errlen, "engine: %s", eng_error(e));
+    if (rc) util_errf(err, errlen, "engine: %s", eng_error(e));
     return rc ? INFER_EENG : INFER_OK;
 }
 
@@ -115,7 +97,7 @@ int infer_run(const model *m, const data_set *ds, size_t samples, int batch, dou
               infer_progress_fn progress, void *ctx, infer_result *res, char *err, size_t errlen)
 {
     if (!m || !ds || !res || batch < 1 || !(beta >= 0.0 && isfinite(beta))) {
-        set_err(err, errlen, "infer: bad arguments (batch %d, beta %g)", batch, beta);
+        util_errf(err, errlen, "infer: bad arguments (batch %d, beta %g)", batch, beta);
         return INFER_EARG;
     }
     *res = (infer_result){0};
@@ -134,18 +116,18 @@ int infer_run(const model *m, const data_set *ds, size_t samples, int batch, dou
     if (!e) goto done; /* eng_new wrote the message */
     rc = INFER_ENOMEM;
     if (!b.logits || !b.probs || !b.first || !res->exits) {
-        set_err(err, errlen, "infer: out of memory");
+        util_errf(err, errlen, "infer: out of memory");
         goto done;
     }
-    const double t0 = now_s();
+    const double t0 = util_now_s();
     rc = INFER_OK;
     for (size_t start = 0; start < total && !rc; start += (size_t)batch) {
         const int nb = total - start < (size_t)batch ? (int)(total - start) : batch;
         rc = run_batch(e, m, ds, start, nb, &b, res, err, errlen);
         res->samples = start + (size_t)nb;
-        if (progress && !rc) progress(ctx, res->samples, total, now_s() - t0);
+        if (progress && !rc) progress(ctx, res->samples, total, util_now_s() - t0);
     }
-    res->seconds = now_s() - t0;
+    res->seconds = util_now_s() - t0;
 done:
     if (rc) infer_result_free(res);
     eng_free(e);

@@ -2,39 +2,20 @@
  * trace file through the trace writer (one transaction, renamed into place at the end). */
 #include "record.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "eng.h"
 #include "net.h"
 #include "run.h"
 #include "sha256.h"
 #include "trace.h"
+#include "util.h"
 
 #define META_MAX 8
 #define NUM_MAX  32
 static const double PROGRESS_PERIOD_S = 0.5;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Header fields from the model: names, thresholds, MACs per exit and the final classifier. */
 typedef struct header_data {
@@ -76,7 +57,7 @@ int record_trace(const model *m, const char *model_path, const data_set *ds, con
                  bool progress_tty, char *err, size_t errlen)
 {
     if (!m || !ds || !out || first >= ds->n || count == 0 || count > ds->n - first) {
-        set_err(err, errlen, "record: bad sample range");
+        util_errf(err, errlen, "record: bad sample range");
         return -1;
     }
     const net *n = m->net;
@@ -90,7 +71,7 @@ int record_trace(const model *m, const char *model_path, const data_set *ds, con
     trace_writer *w = NULL;
     int rc = batch && row && !header_fill(m, &hd) ? 0 : -1;
     if (rc) {
-        set_err(err, errlen, "record: out of memory");
+        util_errf(err, errlen, "record: out of memory");
         goto done;
     }
     sha256_hex(hd.arch, strlen(hd.arch), hash);
@@ -123,13 +104,13 @@ int record_trace(const model *m, const char *model_path, const data_set *ds, con
         goto done;
     }
     const size_t stride = (size_t)RUN_BATCH * (size_t)classes;
-    double t0 = now_s(), last = t0;
+    double t0 = util_now_s(), last = t0;
     for (size_t b = 0; b < count && !rc; b += RUN_BATCH) {
         int nb = (int)(count - b < RUN_BATCH ? count - b : RUN_BATCH);
         rc = eng_begin(e, data_image(ds, first + b), nb);
         for (int l = 0; l <= exits && !rc; l++) rc = eng_exit(e, l, batch + (size_t)l * stride);
         if (rc) {
-            set_err(err, errlen, "record: engine: %s", eng_error(e));
+            util_errf(err, errlen, "record: engine: %s", eng_error(e));
             break;
         }
         for (int j = 0; j < nb && !rc; j++) {
@@ -140,7 +121,7 @@ int record_trace(const model *m, const char *model_path, const data_set *ds, con
             size_t id = first + b + (size_t)j;
             rc = trace_writer_add(w, (int64_t)id, ds->y[id], row, err, errlen);
         }
-        double tn = now_s();
+        double tn = util_now_s();
         if (progress && progress_tty && tn - last >= PROGRESS_PERIOD_S) {
             last = tn;
             fprintf(progress, "\rrecording: %zu/%zu samples", b + (size_t)nb, count);

@@ -5,10 +5,8 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "data.h"
 #include "eng.h"
@@ -17,30 +15,13 @@
 #include "pol.h"
 #include "sha256.h"
 #include "trace.h"
+#include "util.h"
 
 #define RUN_NAME_MAX 64
 #define MAX_COARSE   256
 #define MAX_KERNEL   POL_MAX_KERNEL
 #define PARAM_MAX    64
 static const double PROGRESS_PERIOD_S = 0.5;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- exit sources ---- */
 
@@ -91,7 +72,7 @@ static int src_batch(source *s, size_t first, int nb, char *err, size_t errlen)
     if (s->t) return RUN_OK;
     memset(s->computed, 0, ((size_t)s->exits + 1) * sizeof *s->computed);
     if (eng_begin(s->e, data_image(&s->ds, s->first + first), nb)) {
-        set_err(err, errlen, "engine: %s", eng_error(s->e));
+        util_errf(err, errlen, "engine: %s", eng_error(s->e));
         return RUN_EINTERNAL;
     }
     return RUN_OK;
@@ -187,8 +168,8 @@ static int pick_range(const cfg *c, size_t available, size_t *first, size_t *cou
 {
     long long f = cfg_int(c, "experiment", "first_sample"), k = cfg_int(c, "experiment", "samples");
     if ((size_t)f >= available) {
-        set_err(err, errlen, "[experiment] first_sample = %lld is past the last sample (%zu)", f,
-                available - 1);
+        util_errf(err, errlen, "[experiment] first_sample = %lld is past the last sample (%zu)", f,
+                  available - 1);
         return RUN_EINPUT;
     }
     *first = (size_t)f;
@@ -224,8 +205,8 @@ static int open_functional(source *s, const cfg *c, char *err, size_t errlen)
         return RUN_EINPUT;
     if (s->ds.channels != in.c || s->ds.height != in.h || s->ds.width != in.w ||
         s->ds.classes > s->classes) {
-        set_err(err, errlen, "dataset %s (%dx%dx%d, %d classes) does not fit model %s", name,
-                s->ds.height, s->ds.width, s->ds.channels, s->ds.classes, path);
+        util_errf(err, errlen, "dataset %s (%dx%dx%d, %d classes) does not fit model %s", name,
+                  s->ds.height, s->ds.width, s->ds.channels, s->ds.classes, path);
         return RUN_EINPUT;
     }
     int rc = pick_range(c, s->ds.n, &s->first, &s->n, err, errlen);
@@ -250,11 +231,11 @@ static int open_trace(source *s, const cfg *c, FILE *warn, char *err, size_t err
     const char *arch = trace_meta(s->t, "arch");
     if (arch && !net_build_arch_text(&s->own_net, arch, err, errlen)) {
         if (net_exit_count(s->own_net) != s->exits || net_classes(s->own_net) != s->classes) {
-            set_err(err, errlen,
-                    "%s: its architecture has %d exits and %d classes, its logits %d "
-                    "and %d",
-                    path, net_exit_count(s->own_net), net_classes(s->own_net), s->exits,
-                    s->classes);
+            util_errf(err, errlen,
+                      "%s: its architecture has %d exits and %d classes, its logits %d "
+                      "and %d",
+                      path, net_exit_count(s->own_net), net_classes(s->own_net), s->exits,
+                      s->classes);
             return RUN_EINPUT;
         }
         s->net = s->own_net;
@@ -283,7 +264,8 @@ static int open_trace(source *s, const cfg *c, FILE *warn, char *err, size_t err
     for (size_t i = 0; i < held && (k == 0 || s->n < (size_t)k); i++)
         if (trace_sample_id(s->t, i) >= f) s->index[s->n++] = i;
     if (s->n == 0) {
-        set_err(err, errlen, "%s: no sample at or after [experiment] first_sample = %lld", path, f);
+        util_errf(err, errlen, "%s: no sample at or after [experiment] first_sample = %lld", path,
+                  f);
         return RUN_EINPUT;
     }
     return RUN_OK;
@@ -315,9 +297,9 @@ static int coarse_list(const cfg *c, const source *s, int *out, int *n, char *er
         const int *def = NULL;
         int k = s->net ? net_coarse_exits(s->net, &def) : 0;
         if (k == 0) {
-            set_err(err, errlen,
-                    "[exit] exits is empty and the network has no default coarse "
-                    "exits; list them");
+            util_errf(err, errlen,
+                      "[exit] exits is empty and the network has no default coarse "
+                      "exits; list them");
             return RUN_EINPUT;
         }
         for (int i = 0; i < k; i++) out[(*n)++] = def[i];
@@ -332,14 +314,14 @@ static int coarse_list(const cfg *c, const source *s, int *out, int *n, char *er
         while (len && isspace((unsigned char)p[len - 1])) len--;
         if (!len) break;
         if (len >= sizeof tok || *n == MAX_COARSE) {
-            set_err(err, errlen, "[exit] exits: entry too long or too many entries");
+            util_errf(err, errlen, "[exit] exits: entry too long or too many entries");
             return RUN_EINPUT;
         }
         memcpy(tok, p, len);
         tok[len] = '\0';
         int x = exit_index(s, tok);
         if (x < 0) {
-            set_err(err, errlen, "[exit] exits: '%s' is not an exit of this network", tok);
+            util_errf(err, errlen, "[exit] exits: '%s' is not an exit of this network", tok);
             return RUN_EINPUT;
         }
         out[(*n)++] = x;
@@ -453,7 +435,7 @@ static int write_sample(db *d, int64_t run_id, const source *s, int j, const pol
 static void progress(const run_opts *o, size_t done, size_t total, double t0, bool final)
 {
     if (!o->progress || !o->progress_tty) return;
-    double el = now_s() - t0;
+    double el = util_now_s() - t0;
     fprintf(o->progress, "\rrun: %zu/%zu samples, %.0f inferences/s%s", done, total,
             el > 0 ? (double)done / el : 0.0, final ? "\n" : "");
     fflush(o->progress);
@@ -467,8 +449,8 @@ static int loop(source *s, const pol_config *pc, db *d, int64_t run_id, const ru
     pol_outcome *outs = malloc(RUN_BATCH * sizeof *outs);
     int *tf = malloc(RUN_BATCH * sizeof *tf);
     int rc = work && evals && outs && tf ? RUN_OK : RUN_EINTERNAL;
-    if (rc) set_err(err, errlen, "run: out of memory");
-    double t0 = now_s(), last = t0;
+    if (rc) util_errf(err, errlen, "run: out of memory");
+    double t0 = util_now_s(), last = t0;
     const bool oracle = pc->policy == POL_ORACLE;
     for (size_t first = 0; first < s->n && !rc; first += RUN_BATCH) {
         int nb = (int)(s->n - first < RUN_BATCH ? s->n - first : RUN_BATCH);
@@ -480,26 +462,26 @@ static int loop(source *s, const pol_config *pc, db *d, int64_t run_id, const ru
                 if (pass != 1) {
                     const float *all = src_all(s, j);
                     if (!all) {
-                        set_err(err, errlen, "engine: %s", s->e ? eng_error(s->e) : "?");
+                        util_errf(err, errlen, "engine: %s", s->e ? eng_error(s->e) : "?");
                         rc = RUN_EINTERNAL;
                         break;
                     }
                     tf[j] = pol_true_first(pc, all, work);
                     if (pass == 0) continue;
                     rc = write_sample(d, run_id, s, j, &outs[j], tf[j], t);
-                    if (rc) set_err(err, errlen, "%s", db_errmsg(d));
+                    if (rc) util_errf(err, errlen, "%s", db_errmsg(d));
                     continue;
                 }
                 logits_ctx ctx = {s, j};
                 outs[j].evals = evals + (size_t)j * ((size_t)s->exits + 1);
                 int prc = pol_run(pc, logits_cb, &ctx, oracle ? tf[j] : -1, work, &outs[j]);
                 if (prc) {
-                    set_err(err, errlen, "sample %lld: %s", (long long)src_sample_id(s, j),
-                            prc == POL_ESRC && s->e ? eng_error(s->e) : "policy failed");
+                    util_errf(err, errlen, "sample %lld: %s", (long long)src_sample_id(s, j),
+                              prc == POL_ESRC && s->e ? eng_error(s->e) : "policy failed");
                     rc = RUN_EINTERNAL;
                 }
             }
-        double tnow = now_s();
+        double tnow = util_now_s();
         if (tnow - last >= PROGRESS_PERIOD_S) {
             last = tnow;
             progress(o, first + (size_t)nb, s->n, t0, false);
@@ -522,7 +504,7 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
         cfg_is_set(c, "experiment", "trace") && *cfg_get(c, "experiment", "trace");
     int rc = from_trace ? open_trace(&s, c, o->progress, err, errlen)
                         : open_functional(&s, c, err, errlen);
-    if (rc == RUN_EINTERNAL && !err[0]) set_err(err, errlen, "run: out of memory");
+    if (rc == RUN_EINTERNAL && !err[0]) util_errf(err, errlen, "run: out of memory");
     int coarse[MAX_COARSE];
     pol_config pc;
     if (!rc) rc = make_policy(c, &s, coarse, &pc, err, errlen);
@@ -536,7 +518,7 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     db *d = NULL;
     if (!text) {
         src_free(&s);
-        set_err(err, errlen, "run: out of memory");
+        util_errf(err, errlen, "run: out of memory");
         return RUN_EINTERNAL;
     }
     sha256_hex(text, strlen(text), hash);
@@ -550,16 +532,16 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
         rc = RUN_EDB;
     if (!rc && st->outcome != DB_RUN_SKIPPED) {
         totals t = {0};
-        double t0 = now_s();
+        double t0 = util_now_s();
         rc = record_params(d, st->run_id, c, &s, from_trace ? "trace" : "functional")
-                 ? (set_err(err, errlen, "%s", db_errmsg(d)), RUN_EDB)
+                 ? (util_errf(err, errlen, "%s", db_errmsg(d)), RUN_EDB)
                  : loop(&s, &pc, d, st->run_id, o, &t, err, errlen);
         if (!rc && db_run_end(d, st->run_id, "done", err, errlen)) rc = RUN_EDB;
         if (rc) {
             char e2[8];
             db_run_end(d, st->run_id, "failed", e2, sizeof e2);
         }
-        st->seconds = now_s() - t0;
+        st->seconds = util_now_s() - t0;
         st->samples = t.samples;
         if (t.samples) {
             st->accuracy = (double)t.correct / (double)t.samples;

@@ -341,6 +341,52 @@ static void test_bad_options(void **state)
     net_free(n);
 }
 
+/* The shipped models (the .model files in models/): each loads and its final classifier reproduces
+ * the test accuracy recorded in it, over the whole test split, when that dataset is installed. The
+ * recorded figure was computed by a -march=native build, whose fused multiply-adds may move a
+ * borderline image: a difference of up to SHIPPED_SLACK images is accepted. */
+static void test_shipped_models(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *dataset, *dir;
+    } shipped[] = {
+        {"vgg19-w4-fashion-mnist.model", "fashion-mnist", NULL},
+        {"resnet34-w8-fashion-mnist.model", "fashion-mnist", NULL},
+        {"vgg19-w4-mnist.model", "mnist", PESIM_SOURCE_DIR "/.deps/mnist"},
+    };
+    enum { SHIPPED_SLACK = 3 };
+    int checked = 0;
+    for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
+        char path[512], err[512];
+        snprintf(path, sizeof path, "%s/models/%s", PESIM_SOURCE_DIR, shipped[i].file);
+        model *m = NULL;
+        if (access(path, R_OK) != 0) continue;
+        if (model_load(path, &m, err, sizeof err)) fail_msg("%s", err);
+        data_set ds;
+        if (data_load(&ds, shipped[i].dataset, "test", shipped[i].dir, 32, err, sizeof err)) {
+            printf("  %s: dataset %s not installed, accuracy not checked\n", shipped[i].file,
+                   shipped[i].dataset);
+            model_free(m);
+            continue;
+        }
+        double *acc = calloc((size_t)m->n_exits, sizeof *acc);
+        assert_non_null(acc);
+        assert_int_equal(train_accuracy(m->net, (const float *const *)m->params, &ds, 128, true,
+                                        acc, err, sizeof err),
+                         TRAIN_OK);
+        double want = m->test_accuracy[m->n_exits - 1], got = acc[m->n_exits - 1];
+        printf("  %s: final classifier %.2f%% (recorded %.2f%%)\n", shipped[i].file, 100 * got,
+               100 * want);
+        assert_true(fabs(got - want) * (double)ds.n <= SHIPPED_SLACK + 0.5);
+        checked++;
+        free(acc);
+        data_free(&ds);
+        model_free(m);
+    }
+    if (!checked) skip();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_thresholds_match_engine),
         cmocka_unit_test(test_run_deterministic_and_resumable),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_shipped_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
