@@ -59,15 +59,9 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "pesim run: no config file given\n%s", run_usage);
         return EXIT_USAGE;
     }
-    cfg *c = cfg_new();
-    if (!c) return EXIT_INTERNAL;
-    for (int i = optind; i < argc; i++) cfg_load_file(c, argv[i]);
-    for (int i = 0; i < nover; i++) cfg_override(c, overrides[i]);
-    if (cfg_error_count(c) == 0) cfg_finish(c);
-    if (print_cfg_errors(c)) {
-        cfg_free(c);
-        return EXIT_INPUT;
-    }
+    int status;
+    cfg *c = load_config(argc - optind, argv + optind, overrides, nover, true, &status);
+    if (!c) return status;
     const char *model = cfg_get(c, "experiment", "model"),
                *trace = cfg_get(c, "experiment", "trace");
     if ((!model || !*model) && (!trace || !*trace)) {

@@ -240,14 +240,10 @@ static int parse_args(int argc, char **argv, train_args *a)
 /* The network of NET.ini's [network] section with -s overrides; NULL (message printed). */
 static net *build_net(const train_args *a)
 {
-    cfg *c = cfg_new();
+    int status;
+    char *files[] = {(char *)a->net_file};
+    cfg *c = load_config(1, files, a->overrides, a->nover, false, &status);
     if (!c) return NULL;
-    cfg_load_file(c, a->net_file);
-    for (int i = 0; i < a->nover; i++) cfg_override(c, a->overrides[i]);
-    if (print_cfg_errors(c)) {
-        cfg_free(c);
-        return NULL;
-    }
     long long dims[3];
     cfg_shape(c, "network", "input", dims);
     net *n = NULL;

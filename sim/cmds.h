@@ -15,6 +15,11 @@ enum { ERR_LEN = 1024, MAX_OVERRIDES = 256, MAX_PRINTED_ERRORS = 100 };
 
 bool is_help(const char *arg);       /* true for -h and --help */
 bool print_cfg_errors(const cfg *c); /* config problems on stderr; true when there were any */
+/* Load files (later override earlier), apply -s overrides, check required keys and cross-key
+ * rules when finish is set, and print every problem; NULL (and *status the exit code) when
+ * there were any, else the config (*status EXIT_OK). */
+cfg *load_config(int nfiles, char *const *files, const char *const *overrides, int nover,
+                 bool finish, int *status);
 
 int cmd_train(int argc, char **argv); /* pesim train */
 extern const char train_usage[];
@@ -22,5 +27,7 @@ int cmd_run(int argc, char **argv); /* pesim run */
 extern const char run_usage[];
 int cmd_trace(int argc, char **argv); /* pesim trace */
 extern const char trace_usage[];
+int cmd_table(int argc, char **argv); /* pesim table */
+extern const char table_usage[];
 
 #endif

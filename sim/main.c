@@ -66,6 +66,26 @@ bool print_cfg_errors(const cfg *c)
     return nerr > 0;
 }
 
+cfg *load_config(int nfiles, char *const *files, const char *const *overrides, int nover,
+                 bool finish, int *status)
+{
+    cfg *c = cfg_new();
+    if (!c) {
+        *status = EXIT_INTERNAL;
+        return NULL;
+    }
+    for (int i = 0; i < nfiles; i++) cfg_load_file(c, files[i]);
+    for (int i = 0; i < nover; i++) cfg_override(c, overrides[i]);
+    if (finish && cfg_error_count(c) == 0) cfg_finish(c);
+    if (print_cfg_errors(c)) {
+        cfg_free(c);
+        *status = EXIT_INPUT;
+        return NULL;
+    }
+    *status = EXIT_OK;
+    return c;
+}
+
 /* ---- pesim check ---- */
 
 static const char check_usage[] =
@@ -117,15 +137,9 @@ static int cmd_check(int argc, char **argv)
         fprintf(stderr, "pesim check: no config file given\n%s", check_usage);
         return EXIT_USAGE;
     }
-    cfg *c = cfg_new();
-    if (!c) return EXIT_INTERNAL;
-    for (int i = optind; i < argc; i++) cfg_load_file(c, argv[i]);
-    for (int i = 0; i < nover; i++) cfg_override(c, overrides[i]);
-    if (cfg_error_count(c) == 0) cfg_finish(c);
-    if (print_cfg_errors(c)) {
-        cfg_free(c);
-        return EXIT_INPUT;
-    }
+    int status;
+    cfg *c = load_config(argc - optind, argv + optind, overrides, nover, true, &status);
+    if (!c) return status;
     if (!quiet) {
         char *text = cfg_effective_text(c);
         if (!text) {
@@ -207,14 +221,9 @@ static int cmd_net(int argc, char **argv)
             return fputs(net_usage, stderr), EXIT_USAGE;
     }
     if (optind + 1 != argc) return fputs(net_usage, stderr), EXIT_USAGE;
-    cfg *c = cfg_new();
-    if (!c) return EXIT_INTERNAL;
-    cfg_load_file(c, argv[optind]);
-    for (int i = 0; i < nover; i++) cfg_override(c, overrides[i]);
-    if (print_cfg_errors(c)) {
-        cfg_free(c);
-        return EXIT_INPUT;
-    }
+    int status;
+    cfg *c = load_config(1, argv + optind, overrides, nover, false, &status);
+    if (!c) return status;
     long long dims[3];
     cfg_shape(c, "network", "input", dims);
     net *n = NULL;
