@@ -25,6 +25,8 @@ const char run_usage[] =
     "\n"
     "  -s, --set SECTION.KEY=VALUE  override one parameter (repeatable)\n"
     "  --force                      redo the run even when it is already done\n"
+    "  --full-des                   re-simulate every layer of every inference at tile level\n"
+    "                               instead of reusing the per-layer table (same results)\n"
     "  -q, --quiet                  no progress or summary\n"
     "  -h, --help                   this help\n"
     "\n"
@@ -33,15 +35,16 @@ const char run_usage[] =
 
 int cmd_run(int argc, char **argv)
 {
-    enum { OPT_FORCE = 256 };
+    enum { OPT_FORCE = 256, OPT_FULL_DES };
     static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                          {"force", no_argument, NULL, OPT_FORCE},
+                                         {"full-des", no_argument, NULL, OPT_FULL_DES},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *overrides[MAX_OVERRIDES];
     int nover = 0, ch;
-    bool quiet = false, force = false;
+    bool quiet = false, force = false, full_des = false;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "s:qh", opts, NULL)) != -1) {
         if (ch == 's' && nover < MAX_OVERRIDES)
@@ -50,6 +53,8 @@ int cmd_run(int argc, char **argv)
             quiet = true;
         else if (ch == OPT_FORCE)
             force = true;
+        else if (ch == OPT_FULL_DES)
+            full_des = true;
         else if (ch == 'h')
             return fputs(run_usage, stdout), EXIT_OK;
         else
@@ -70,6 +75,7 @@ int cmd_run(int argc, char **argv)
         return EXIT_INPUT;
     }
     run_opts o = {.force = force,
+                  .full_des = full_des,
                   .progress = quiet ? NULL : stderr,
                   .progress_tty = isatty(fileno(stderr)),
                   .version = PESIM_VERSION};
@@ -96,6 +102,11 @@ int cmd_run(int argc, char **argv)
                PERCENT * st.accuracy, PERCENT * st.rel_computation, st.exit_evals);
         if (!isnan(st.hit_rate)) printf(", prediction hit rate %.2f%%", PERCENT * st.hit_rate);
         printf("\n");
+        if (!isnan(st.mean_energy_nj))
+            printf("latency %.1f us, energy %.2f uJ per inference (%.2f%% of the classic network "
+                   "at f_max), %zu deadline misses\n",
+                   st.mean_latency_ns * 1e-3, st.mean_energy_nj * 1e-3, PERCENT * st.rel_energy,
+                   st.deadline_misses);
     }
     cfg_free(c);
     return EXIT_OK;

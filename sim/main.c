@@ -685,6 +685,8 @@ static const command commands[] = {
      infer_usage},
     {"bench", cmd_bench, "measure the event core, the result writer and the kernels", bench_usage},
     {"run", cmd_run, "run an experiment config into its result database", run_usage},
+    {"table", cmd_table, "per-layer cycles, time and energy of a network on the accelerator",
+     table_usage},
     {"trace", cmd_trace, "logit traces: info, import from CSV/NPY, export to CSV", trace_usage},
     {"train", cmd_train, "train a multi-exit network and write a model file", train_usage},
     {"help", cmd_help, "show help for a subcommand, or the config reference", help_usage},

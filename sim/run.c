@@ -8,11 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acc.h"
 #include "data.h"
 #include "eng.h"
+#include "gov.h"
 #include "model.h"
 #include "net.h"
+#include "opp.h"
 #include "pol.h"
+#include "pwr.h"
 #include "sha256.h"
 #include "trace.h"
 #include "util.h"
@@ -271,6 +275,123 @@ static int open_trace(source *s, const cfg *c, FILE *warn, char *err, size_t err
     return RUN_OK;
 }
 
+/* ---- the accelerator: cost table, governor, arrivals ---- */
+
+typedef struct hw {
+    bool on; /* an architecture is known: latency and energy are simulated */
+    opp_table opp;
+    pwr_params pw;
+    acc_config ac;
+    acc_table *table;
+    exec *x;
+    arrivals *arr;
+    double prev_finish_ns;
+    double classic_energy_nj; /* the whole backbone at the fastest level */
+} hw;
+
+static void hw_free(hw *h)
+{
+    exec_free(h->x);
+    acc_table_free(h->table);
+    arrivals_free(h->arr);
+    memset(h, 0, sizeof *h);
+}
+
+static pwr_params power_of(const cfg *c)
+{
+    return (pwr_params){.v_ref_v = cfg_real(c, "power", "v_ref_v"),
+                        .mac_pj = cfg_real(c, "power", "mac_pj"),
+                        .sram_pj_per_byte = cfg_real(c, "power", "sram_pj_per_byte"),
+                        .gbuf_pj_per_byte = cfg_real(c, "power", "gbuf_pj_per_byte"),
+                        .vector_op_pj = cfg_real(c, "power", "vector_op_pj"),
+                        .noc_pj_per_byte = cfg_real(c, "power", "noc_pj_per_byte"),
+                        .dram_pj_per_byte = cfg_real(c, "power", "dram_pj_per_byte"),
+                        .ctrl_op_pj = cfg_real(c, "power", "ctrl_op_pj"),
+                        .static_mw = cfg_real(c, "power", "static_mw"),
+                        .static_v_exponent = cfg_real(c, "power", "static_v_exponent"),
+                        .gated_mw = cfg_real(c, "power", "gated_mw")};
+}
+
+static acc_config accel_of(const cfg *c)
+{
+    return (acc_config){.cores = (int)cfg_int(c, "accelerator", "cores"),
+                        .pe_rows = (int)cfg_int(c, "accelerator", "pe_rows"),
+                        .pe_cols = (int)cfg_int(c, "accelerator", "pe_cols"),
+                        .sram_kib = (int)cfg_int(c, "accelerator", "sram_kib"),
+                        .gbuf_kib = (int)cfg_int(c, "accelerator", "gbuf_kib"),
+                        .dram_bytes_per_ns = cfg_real(c, "accelerator", "dram_bytes_per_ns"),
+                        .noc_bytes_per_cycle = cfg_real(c, "accelerator", "noc_bytes_per_cycle"),
+                        .vector_lanes = (int)cfg_int(c, "accelerator", "vector_lanes"),
+                        .ctrl_mhz = cfg_real(c, "accelerator", "ctrl_mhz")};
+}
+
+static const char *const ARRIVALS[] = {"back_to_back", "periodic", "poisson", "trace"};
+
+/* Builds the cost table of n and the executor of the configured governor and workload. */
+static int hw_open(hw *h, const cfg *c, const net *n, bool full_des, char *err, size_t errlen)
+{
+    const char *opp_path = cfg_get(c, "dvfs", "opp_table");
+    if (opp_path && *opp_path) {
+        if (opp_load(opp_path, &h->opp, err, errlen)) return RUN_EINPUT;
+    } else {
+        opp_generic(&h->opp);
+    }
+    h->pw = power_of(c);
+    h->ac = accel_of(c);
+    if (acc_config_check(&h->ac, err, errlen)) return RUN_EINPUT;
+    if (acc_table_build(&h->ac, n, &h->opp, &h->pw, &h->table, err, errlen)) return RUN_EINPUT;
+    int kind = gov_by_name(cfg_get(c, "dvfs", "governor"));
+    gov_config g = {.kind = (gov_kind)kind,
+                    .static_level = (int)cfg_int(c, "dvfs", "level"),
+                    .extra_transition_ns = cfg_real(c, "dvfs", "transition_ns"),
+                    .extra_transition_nj = cfg_real(c, "dvfs", "transition_nj"),
+                    .deadline_ns = cfg_real(c, "workload", "deadline_us") * 1e3};
+    if (kind < 0 ||
+        exec_new(n, h->table, &h->opp, &h->pw, &g, full_des, &h->ac, &h->x, err, errlen))
+        return RUN_EINPUT;
+    const char *arr = cfg_get(c, "workload", "arrival");
+    int ak = 0;
+    while (ak < (int)(sizeof ARRIVALS / sizeof ARRIVALS[0]) && strcmp(ARRIVALS[ak], arr)) ak++;
+    if (arrivals_new((gov_arrival)ak, cfg_real(c, "workload", "period_us"),
+                     cfg_real(c, "workload", "rate_per_s"), cfg_get(c, "workload", "arrival_trace"),
+                     (uint64_t)cfg_int(c, "experiment", "seed"), &h->arr, err, errlen))
+        return RUN_EINPUT;
+    const int top = h->opp.n - 1;
+    for (int i = 0; i < net_op_count(n); i++)
+        h->classic_energy_nj += acc_op(h->table, i, top)->energy.total_nj;
+    h->on = true;
+    return RUN_OK;
+}
+
+/* layer_costs rows: every backbone op (layer = op index) and exit head (layer = op count +
+ * exit index, name "head NAME") at every level. */
+static int hw_layer_costs(const hw *h, const net *n, db *d, int64_t run_id)
+{
+    char name[NET_NAME_MAX + 8];
+    const int ops = net_op_count(n), exits = net_exit_count(n);
+    int rc = 0;
+    for (int k = 0; k < ops + exits && !rc; k++)
+        for (int l = 0; l < h->opp.n && !rc; l++) {
+            const acc_cost *a = k < ops ? acc_op(h->table, k, l) : acc_head(h->table, k - ops, l);
+            const net_op *o = k < ops ? net_op_at(n, k) : NULL;
+            snprintf(name, sizeof name, "%s%s", o ? "" : "head ",
+                     o ? o->name : net_exit_at(n, k - ops)->name);
+            db_layer_cost r = {.run_id = run_id,
+                               .layer = k,
+                               .name = name,
+                               .opp = l,
+                               .freq_mhz = h->opp.levels[l].freq_mhz,
+                               .vdd_v = h->opp.levels[l].vdd_v,
+                               .cycles = (int64_t)a->cycles,
+                               .macs = (int64_t)a->counts.macs,
+                               .time_ns = a->time_ns,
+                               .dynamic_nj = a->energy.compute_nj + a->energy.memory_nj,
+                               .static_nj = a->energy.static_nj};
+            rc = db_add_layer_cost(d, &r);
+        }
+    return rc;
+}
+
 /* ---- configuration ---- */
 
 /* Index of exit name or number tok in the source; -1 when unknown. */
@@ -357,7 +478,8 @@ static int make_policy(const cfg *c, const source *s, int *coarse, pol_config *p
 }
 
 /* Records every effective parameter, then the run's derived facts under "run.". */
-static int record_params(db *d, int64_t id, const cfg *c, const source *s, const char *source_kind)
+static int record_params(db *d, int64_t id, const cfg *c, const source *s, const hw *h,
+                         const char *source_kind)
 {
     int rc = 0;
     char key[PARAM_MAX * 2], val[PARAM_MAX];
@@ -375,19 +497,69 @@ static int record_params(db *d, int64_t id, const cfg *c, const source *s, const
     if (!rc) rc = db_run_param(d, id, "run.exits", val);
     snprintf(val, sizeof val, "%zu", s->n);
     if (!rc) rc = db_run_param(d, id, "run.samples", val);
+    if (h->on) {
+        const struct {
+            const char *key;
+            double v;
+        } facts[] = {{"run.classic_energy_nj", h->classic_energy_nj},
+                     {"run.classic_latency_ns", exec_classic_ns(h->x)},
+                     {"run.deadline_ns", exec_deadline_ns(h->x)},
+                     {"run.opp_levels", h->opp.n}};
+        for (size_t i = 0; i < sizeof facts / sizeof facts[0] && !rc; i++) {
+            snprintf(val, sizeof val, "%.17g", facts[i].v);
+            rc = db_run_param(d, id, facts[i].key, val);
+        }
+    }
     return rc;
 }
 
 /* ---- the sample loop ---- */
 
 typedef struct totals {
-    size_t samples, correct, evals, predictions, misses;
-    double cost;
+    size_t samples, correct, evals, predictions, misses, deadline_misses;
+    double cost, latency_ns, energy_nj;
 } totals;
 
+/* The accelerator's part of a sample: arrival, timeline, latency and energy into r; segment
+ * and transition rows. */
+static int simulate_sample(hw *h, db *d, const pol_outcome *o, int true_first, db_inference *r,
+                           char *err, size_t errlen)
+{
+    double arrival = arrivals_next_ns(h->arr, h->prev_finish_ns);
+    if (arrival < 0) {
+        util_errf(err, errlen, "[workload] arrival_trace has fewer arrivals than samples");
+        return RUN_EINPUT;
+    }
+    exec_result x;
+    if (exec_inference(h->x, o, true_first, arrival, &x)) {
+        util_errf(err, errlen, "sample %lld: the accelerator timeline failed",
+                  (long long)r->sample);
+        return RUN_EINTERNAL;
+    }
+    h->prev_finish_ns = x.finish_ns;
+    r->latency_ns = x.latency_ns;
+    r->energy_nj = x.energy_nj;
+    r->deadline_met = x.deadline_met;
+    int rc = 0;
+    for (int k = 0; k < x.n_segments && !rc; k++) {
+        db_segment g = x.segments[k];
+        g.run_id = r->run_id;
+        g.sample = r->sample;
+        rc = db_add_segment(d, &g);
+    }
+    for (int k = 0; k < x.n_transitions && !rc; k++) {
+        db_dvfs v = x.transitions[k];
+        v.run_id = r->run_id;
+        v.sample = r->sample;
+        rc = db_add_dvfs(d, &v);
+    }
+    if (rc) util_errf(err, errlen, "%s", db_errmsg(d));
+    return rc ? RUN_EDB : RUN_OK;
+}
+
 /* Writes one sample's rows. */
-static int write_sample(db *d, int64_t run_id, const source *s, int j, const pol_outcome *o,
-                        int true_first, totals *t)
+static int write_sample(db *d, int64_t run_id, const source *s, hw *h, int j, const pol_outcome *o,
+                        int true_first, totals *t, char *err, size_t errlen)
 {
     int label = src_label(s, j);
     int64_t id = src_sample_id(s, j);
@@ -409,7 +581,9 @@ static int write_sample(db *d, int64_t run_id, const source *s, int j, const pol
                       .latency_ns = NAN,
                       .energy_nj = NAN,
                       .deadline_met = -1};
-    int rc = db_add_inference(d, &r);
+    int rc = h->on ? simulate_sample(h, d, o, true_first, &r, err, errlen) : RUN_OK;
+    if (rc) return rc;
+    rc = db_add_inference(d, &r);
     for (int k = 0; k < o->n_exit_evals && !rc; k++) {
         const pol_eval *e = &o->evals[k];
         db_exit_eval x = {.run_id = run_id,
@@ -429,7 +603,13 @@ static int write_sample(db *d, int64_t run_id, const source *s, int j, const pol
     t->predictions += (size_t)o->n_predictions;
     t->misses += (size_t)o->n_mispredictions;
     t->cost += (double)(r.backbone_macs + r.exit_macs + r.predictor_ops);
-    return rc;
+    if (h->on) {
+        t->latency_ns += r.latency_ns;
+        t->energy_nj += r.energy_nj;
+        t->deadline_misses += !r.deadline_met;
+    }
+    if (rc) util_errf(err, errlen, "%s", db_errmsg(d));
+    return rc ? RUN_EDB : RUN_OK;
 }
 
 static void progress(const run_opts *o, size_t done, size_t total, double t0, bool final)
@@ -441,7 +621,7 @@ static void progress(const run_opts *o, size_t done, size_t total, double t0, bo
     fflush(o->progress);
 }
 
-static int loop(source *s, const pol_config *pc, db *d, int64_t run_id, const run_opts *o,
+static int loop(source *s, const pol_config *pc, hw *h, db *d, int64_t run_id, const run_opts *o,
                 totals *t, char *err, size_t errlen)
 {
     float *work = malloc(pol_work_floats(pc) * sizeof *work);
@@ -468,8 +648,7 @@ static int loop(source *s, const pol_config *pc, db *d, int64_t run_id, const ru
                     }
                     tf[j] = pol_true_first(pc, all, work);
                     if (pass == 0) continue;
-                    rc = write_sample(d, run_id, s, j, &outs[j], tf[j], t);
-                    if (rc) util_errf(err, errlen, "%s", db_errmsg(d));
+                    rc = write_sample(d, run_id, s, h, j, &outs[j], tf[j], t, err, errlen);
                     continue;
                 }
                 logits_ctx ctx = {s, j};
@@ -499,6 +678,7 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
 {
     memset(st, 0, sizeof *st);
     st->rel_computation = st->hit_rate = NAN;
+    st->mean_latency_ns = st->mean_energy_nj = st->rel_energy = NAN;
     source s = {0};
     const bool from_trace =
         cfg_is_set(c, "experiment", "trace") && *cfg_get(c, "experiment", "trace");
@@ -508,7 +688,13 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     int coarse[MAX_COARSE];
     pol_config pc;
     if (!rc) rc = make_policy(c, &s, coarse, &pc, err, errlen);
+    hw h = {0};
+    if (!rc && s.net) rc = hw_open(&h, c, s.net, o->full_des, err, errlen);
+    if (!rc && !s.net && o->progress)
+        fprintf(o->progress, "pesim run: the trace has no architecture: latency and energy are "
+                             "not simulated (NULL)\n");
     if (rc) {
+        hw_free(&h);
         src_free(&s);
         return rc;
     }
@@ -517,6 +703,7 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     char hash[SHA256_HEX_CHARS + 1];
     db *d = NULL;
     if (!text) {
+        hw_free(&h);
         src_free(&s);
         util_errf(err, errlen, "run: out of memory");
         return RUN_EINTERNAL;
@@ -533,9 +720,13 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     if (!rc && st->outcome != DB_RUN_SKIPPED) {
         totals t = {0};
         double t0 = util_now_s();
-        rc = record_params(d, st->run_id, c, &s, from_trace ? "trace" : "functional")
+        rc = record_params(d, st->run_id, c, &s, &h, from_trace ? "trace" : "functional")
                  ? (util_errf(err, errlen, "%s", db_errmsg(d)), RUN_EDB)
-                 : loop(&s, &pc, d, st->run_id, o, &t, err, errlen);
+                 : loop(&s, &pc, &h, d, st->run_id, o, &t, err, errlen);
+        if (!rc && h.on && hw_layer_costs(&h, s.net, d, st->run_id)) {
+            util_errf(err, errlen, "%s", db_errmsg(d));
+            rc = RUN_EDB;
+        }
         if (!rc && db_run_end(d, st->run_id, "done", err, errlen)) rc = RUN_EDB;
         if (rc) {
             char e2[8];
@@ -550,9 +741,16 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
                 st->rel_computation = t.cost / (double)t.samples / (double)s.bmacs[s.exits];
         }
         if (t.predictions) st->hit_rate = 1.0 - (double)t.misses / (double)t.predictions;
+        if (h.on && t.samples) {
+            st->mean_latency_ns = t.latency_ns / (double)t.samples;
+            st->mean_energy_nj = t.energy_nj / (double)t.samples;
+            st->rel_energy = st->mean_energy_nj / h.classic_energy_nj;
+            st->deadline_misses = t.deadline_misses;
+        }
     }
     db_close(d);
     free(text);
+    hw_free(&h);
     src_free(&s);
     return rc;
 }

@@ -30,6 +30,7 @@ typedef struct run_opts {
     FILE *progress;      /* progress and the summary line; NULL for none */
     bool progress_tty;   /* rewrite one progress line with \r */
     const char *version; /* pesim version recorded in runs */
+    bool full_des;       /* re-simulate every op of every inference at tile level */
 } run_opts;
 
 /* What a run did. */
@@ -42,6 +43,10 @@ typedef struct run_stats {
     double rel_computation; /* (backbone + exit MACs + predictor ops) / classic MACs; NAN */
     double exit_evals;      /* per sample */
     double hit_rate;        /* 1 − mispredictions / predictions; NAN without predictions */
+    double mean_latency_ns; /* NAN when no accelerator was simulated */
+    double mean_energy_nj;
+    double rel_energy; /* mean energy / the classic network's at the fastest level */
+    size_t deadline_misses;
 } run_stats;
 
 /* Runs the experiment c describes (c must have no errors). 0 ok (also when skipped: see
