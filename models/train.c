@@ -909,6 +909,20 @@ static int write_final(const trainer *t, const train_opts *o, double seconds, do
     const float *const *p = (const float *const *)t->p;
     if (!rc) rc = train_thresholds(n, p, o->train, o->threshold_images, 128, thr, err, errlen);
     if (!rc && o->test) rc = train_accuracy(n, p, o->test, 128, false, acc, err, errlen);
+    /* the final classifier on the first TRAIN_CHECK_IMAGES test images: a figure a quick test
+     * can reproduce */
+    double check = NAN;
+    size_t check_n = 0;
+    if (!rc && o->test) {
+        data_set sub;
+        check_n = o->test->n < TRAIN_CHECK_IMAGES ? o->test->n : TRAIN_CHECK_IMAGES;
+        double *cacc = calloc((size_t)exits + 1, sizeof *cacc);
+        rc = cacc ? TRAIN_OK : TRAIN_ENOMEM;
+        if (!rc && data_subset(o->test, 0, check_n, &sub, err, errlen)) rc = TRAIN_EARG;
+        if (!rc) rc = train_accuracy(n, p, &sub, 128, true, cacc, err, errlen);
+        if (!rc) check = cacc[exits];
+        free(cacc);
+    }
     if (!rc && !o->test)
         for (int x = 0; x <= exits; x++) acc[x] = NAN;
     if (!rc) {
@@ -939,6 +953,8 @@ static int write_final(const trainer *t, const train_opts *o, double seconds, do
         PROV("train_seconds", "%.0f", seconds);
         PROV("train_images_per_s", "backbone %.0f, joint %.0f", ips1, ips2);
         if (o->test) PROV("test_images", "%zu", o->test->n);
+        if (o->test) PROV("check_images", "%zu", check_n);
+        if (o->test) PROV("check_accuracy", "%.6f", check);
 #undef PROV
         keys[k] = "command";
         vals[k++] = o->command ? o->command : "";

@@ -32,6 +32,9 @@ typedef enum train_stage {
 } train_stage;
 
 #define TRAIN_BN_MOMENTUM 0.1f /* running-statistics momentum (PyTorch's default) */
+/* Test images whose final-classifier accuracy a trained model records as check_accuracy (the
+ * first ones of the test split), so that a quick test can reproduce it. */
+#define TRAIN_CHECK_IMAGES 500
 
 /* ---- one step at a time ---- */
 

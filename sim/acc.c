@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "des.h"
+#include "util.h"
 
 /* Limits of acc_config_check (as in the [accelerator] schema); cores also fit des_event.unit. */
 enum {
@@ -42,14 +43,14 @@ static const char CSV_HEADER[] = "kind,index,level,time_ns,dynamic_nj,static_nj"
 static bool int_ok(char *err, size_t errlen, const char *key, int v, int lo, int hi)
 {
     if (v >= lo && v <= hi) return true;
-    snprintf(err, errlen, "[accelerator] %s = %d: must be in %d..%d", key, v, lo, hi);
+    util_errf(err, errlen, "[accelerator] %s = %d: must be in %d..%d", key, v, lo, hi);
     return false;
 }
 
 static bool real_ok(char *err, size_t errlen, const char *key, double v, double hi)
 {
     if (isfinite(v) && v > 0 && v <= hi) return true;
-    snprintf(err, errlen, "[accelerator] %s = %g: must be > 0 and <= %g", key, v, hi);
+    util_errf(err, errlen, "[accelerator] %s = %g: must be > 0 and <= %g", key, v, hi);
     return false;
 }
 
@@ -62,7 +63,7 @@ static uint64_t half_sram_bytes(const acc_config *a)
 int acc_config_check(const acc_config *a, char *err, size_t errlen)
 {
     if (!a) {
-        snprintf(err, errlen, "[accelerator] no configuration given");
+        util_errf(err, errlen, "[accelerator] no configuration given");
         return ACC_EARG;
     }
     bool ok = int_ok(err, errlen, "cores", a->cores, 1, ACC_MAX_CORES) &&
@@ -79,10 +80,10 @@ int acc_config_check(const acc_config *a, char *err, size_t errlen)
     uint64_t r = (uint64_t)a->pe_rows, c = (uint64_t)a->pe_cols;
     uint64_t need = (r * c + r + c) * ACC_BYTES_PER_ELEM;
     if (need > half_sram_bytes(a)) {
-        snprintf(err, errlen,
-                 "[accelerator] sram_kib = %d: half of it (%" PRIu64 " bytes, double buffering) "
-                 "cannot hold a %dx%d output tile with one step of K (%" PRIu64 " bytes)",
-                 a->sram_kib, half_sram_bytes(a), a->pe_rows, a->pe_cols, need);
+        util_errf(err, errlen,
+                  "[accelerator] sram_kib = %d: half of it (%" PRIu64 " bytes, double buffering) "
+                  "cannot hold a %dx%d output tile with one step of K (%" PRIu64 " bytes)",
+                  a->sram_kib, half_sram_bytes(a), a->pe_rows, a->pe_cols, need);
         return ACC_EARG;
     }
     return ACC_OK;
@@ -715,20 +716,21 @@ static bool table_args_ok(const net *n, const opp_table *o, const pwr_params *p,
                           acc_table **out, char *err, size_t errlen)
 {
     if (!n || !o || !p || !out) {
-        snprintf(err, errlen, "cost table: missing network, OPP table or power parameters");
+        util_errf(err, errlen, "cost table: missing network, OPP table or power parameters");
         return false;
     }
     if (o->n < 1 || o->n > OPP_MAX_LEVELS) {
-        snprintf(err, errlen, "cost table: OPP table '%s' has %d levels", o->name, o->n);
+        util_errf(err, errlen, "cost table: OPP table '%s' has %d levels", o->name, o->n);
         return false;
     }
     for (int l = 0; l < o->n; l++)
         if (!level_ok(&o->levels[l])) {
-            snprintf(err, errlen, "cost table: OPP level %d: frequency and voltage must be > 0", l);
+            util_errf(err, errlen, "cost table: OPP level %d: frequency and voltage must be > 0",
+                      l);
             return false;
         }
     if (!(isfinite(ctrl_mhz) && ctrl_mhz > 0)) {
-        snprintf(err, errlen, "cost table: ctrl_mhz = %g: must be > 0", ctrl_mhz);
+        util_errf(err, errlen, "cost table: ctrl_mhz = %g: must be > 0", ctrl_mhz);
         return false;
     }
     return true;
@@ -745,7 +747,7 @@ int acc_table_build(const acc_config *a, const net *n, const opp_table *o, const
     engine e;
     if (!t || engine_init(&e, a->cores)) {
         acc_table_free(t);
-        snprintf(err, errlen, "cost table: out of memory");
+        util_errf(err, errlen, "cost table: out of memory");
         return ACC_ENOMEM;
     }
     int items = t->n_ops + t->n_heads;
@@ -759,9 +761,9 @@ int acc_table_build(const acc_config *a, const net *n, const opp_table *o, const
             rc = engine_run(&e, a, n, head ? -1 : idx, head ? idx : -1, &o->levels[l], p, c, &ev);
             t->events += ev;
             if (rc)
-                snprintf(err, errlen, "cost table: %s %s at level %d: simulation failed (%s)",
-                         head ? "exit head" : "op", head ? t->head_names[idx] : t->op_names[idx], l,
-                         rc == ACC_ENOMEM ? "out of memory" : "internal error");
+                util_errf(err, errlen, "cost table: %s %s at level %d: simulation failed (%s)",
+                          head ? "exit head" : "op", head ? t->head_names[idx] : t->op_names[idx],
+                          l, rc == ACC_ENOMEM ? "out of memory" : "internal error");
         }
     }
     engine_free(&e);
@@ -780,12 +782,12 @@ int acc_table_from_costs(const net *n, const opp_table *o, const pwr_params *p, 
     if (out) *out = NULL;
     if (!table_args_ok(n, o, p, ctrl_mhz, out, err, errlen)) return ACC_EARG;
     if (!ops || (!heads && net_exit_count(n) > 0)) {
-        snprintf(err, errlen, "cost table: missing op or head costs");
+        util_errf(err, errlen, "cost table: missing op or head costs");
         return ACC_EARG;
     }
     acc_table *t = table_new(n, o, p, ctrl_mhz);
     if (!t) {
-        snprintf(err, errlen, "cost table: out of memory");
+        util_errf(err, errlen, "cost table: out of memory");
         return ACC_ENOMEM;
     }
     memcpy(t->ops, ops, (size_t)t->n_ops * (size_t)t->levels * sizeof *ops);
@@ -885,39 +887,39 @@ static int import_line(acc_table *t, char *line, int lineno, int *seen, const ch
     char *f[CSV_FIELDS];
     int nf = split_csv(line, f, CSV_FIELDS);
     if (nf != CSV_FIELDS) {
-        snprintf(err, errlen, "%s:%d: expected %d fields (%s), got %s%d", path, lineno, CSV_FIELDS,
-                 CSV_HEADER, nf > CSV_FIELDS ? "more than " : "",
-                 nf > CSV_FIELDS ? CSV_FIELDS : nf);
+        util_errf(err, errlen, "%s:%d: expected %d fields (%s), got %s%d", path, lineno, CSV_FIELDS,
+                  CSV_HEADER, nf > CSV_FIELDS ? "more than " : "",
+                  nf > CSV_FIELDS ? CSV_FIELDS : nf);
         return ACC_EFORMAT;
     }
     bool head = strcmp(f[0], "head") == 0;
     if (!head && strcmp(f[0], "op") != 0) {
-        snprintf(err, errlen, "%s:%d: kind '%s' is not op or head", path, lineno, f[0]);
+        util_errf(err, errlen, "%s:%d: kind '%s' is not op or head", path, lineno, f[0]);
         return ACC_EFORMAT;
     }
     int count = head ? t->n_heads : t->n_ops, idx, lv;
     if (!parse_int(f[1], &idx) || idx >= count) {
-        snprintf(err, errlen, "%s:%d: %s index '%s' is not in 0..%d", path, lineno, f[0], f[1],
-                 count - 1);
+        util_errf(err, errlen, "%s:%d: %s index '%s' is not in 0..%d", path, lineno, f[0], f[1],
+                  count - 1);
         return ACC_EFORMAT;
     }
     if (!parse_int(f[2], &lv) || lv >= t->levels) {
-        snprintf(err, errlen, "%s:%d: level '%s' is not in 0..%d", path, lineno, f[2],
-                 t->levels - 1);
+        util_errf(err, errlen, "%s:%d: level '%s' is not in 0..%d", path, lineno, f[2],
+                  t->levels - 1);
         return ACC_EFORMAT;
     }
     double v[3];
     for (int i = 0; i < 3; i++)
         if (!parse_real(f[3 + i], &v[i])) {
-            snprintf(err, errlen, "%s:%d: %s '%s' is not a finite number >= 0", path, lineno,
-                     names[i], f[3 + i]);
+            util_errf(err, errlen, "%s:%d: %s '%s' is not a finite number >= 0", path, lineno,
+                      names[i], f[3 + i]);
             return ACC_EFORMAT;
         }
     size_t slot = (size_t)idx * (size_t)t->levels + (size_t)lv;
     int *first = &seen[(head ? (size_t)t->n_ops * (size_t)t->levels : 0) + slot];
     if (*first) {
-        snprintf(err, errlen, "%s:%d: %s %d level %d given twice (first on line %d)", path, lineno,
-                 f[0], idx, lv, *first);
+        util_errf(err, errlen, "%s:%d: %s %d level %d given twice (first on line %d)", path, lineno,
+                  f[0], idx, lv, *first);
         return ACC_EFORMAT;
     }
     *first = lineno;
@@ -941,8 +943,8 @@ static int import_lines(acc_table *t, FILE *f, int *seen, const char *path, char
     while (!rc && fgets(buf, sizeof buf, f)) {
         lineno++;
         if (!strchr(buf, '\n') && !feof(f)) {
-            snprintf(err, errlen, "%s:%d: line longer than %d characters", path, lineno,
-                     LINE_MAX_LEN - 2);
+            util_errf(err, errlen, "%s:%d: line longer than %d characters", path, lineno,
+                      LINE_MAX_LEN - 2);
             return ACC_EFORMAT;
         }
         char *s = buf;
@@ -957,7 +959,7 @@ static int import_lines(acc_table *t, FILE *f, int *seen, const char *path, char
     }
     if (rc) return rc;
     if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
+        util_errf(err, errlen, "%s: read error", path);
         return ACC_EIO;
     }
     size_t n_ops = (size_t)t->n_ops * (size_t)t->levels;
@@ -966,8 +968,8 @@ static int import_lines(acc_table *t, FILE *f, int *seen, const char *path, char
         if (!seen[i]) {
             bool head = i >= n_ops;
             size_t j = head ? i - n_ops : i;
-            snprintf(err, errlen, "%s: no line for %s %zu level %zu", path, head ? "head" : "op",
-                     j / (size_t)t->levels, j % (size_t)t->levels);
+            util_errf(err, errlen, "%s: no line for %s %zu level %zu", path, head ? "head" : "op",
+                      j / (size_t)t->levels, j % (size_t)t->levels);
             return ACC_EFORMAT;
         }
     return ACC_OK;
@@ -978,13 +980,13 @@ int acc_table_import_csv(const char *path, const net *n, const opp_table *o, con
 {
     if (out) *out = NULL;
     if (!path) {
-        snprintf(err, errlen, "cost table: no CSV path given");
+        util_errf(err, errlen, "cost table: no CSV path given");
         return ACC_EARG;
     }
     if (!table_args_ok(n, o, p, ctrl_mhz, out, err, errlen)) return ACC_EARG;
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        util_errf(err, errlen, "%s: %s", path, strerror(errno));
         return ACC_EIO;
     }
     int rc = ACC_ENOMEM;
@@ -992,7 +994,7 @@ int acc_table_import_csv(const char *path, const net *n, const opp_table *o, con
     size_t total = ((size_t)net_op_count(n) + (size_t)net_exit_count(n)) * (size_t)o->n;
     int *seen = t ? calloc(total + 1, sizeof *seen) : NULL;
     if (!seen) {
-        snprintf(err, errlen, "%s: out of memory", path);
+        util_errf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     rc = import_lines(t, f, seen, path, err, errlen);

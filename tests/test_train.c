@@ -70,11 +70,10 @@ static net *tiny_net(void)
 }
 
 /* The loss of a backward pass (stage 2: every exit plus final). */
-static double loss_of(trainer *t, const data_set *ds, int nb)
+static double loss_of(trainer *t, train_stage stage, const data_set *ds, int nb)
 {
     double loss = 0;
-    assert_int_equal(trainer_backward(t, TRAIN_STAGE_JOINT, ds->x, ds->y, nb, &loss, NULL),
-                     TRAIN_OK);
+    assert_int_equal(trainer_backward(t, stage, ds->x, ds->y, nb, &loss, NULL), TRAIN_OK);
     return loss;
 }
 
@@ -85,7 +84,7 @@ static double loss_of(trainer *t, const data_set *ds, int nb)
 static void test_gradient_matches_finite_differences(void **state)
 {
     (void)state;
-    enum { NB = 16 };
+    enum { NB = 8 };
     net *n = tiny_net();
     float **p = NULL;
     char err[256];
@@ -97,16 +96,17 @@ static void test_gradient_matches_finite_differences(void **state)
     static const struct {
         const char *name;
         double rel; /* relative tolerance */
+        bool head;  /* an exit-head tensor: differenced through the joint loss */
     } checks[] = {
-        {"conv1.weight", 0.25},       {"conv1.bn.gamma", 0.25},
-        {"conv6.bn.beta", 0.25},      {"conv9.weight", 0.25},
-        {"conv12.weight", 0.02},      {"conv16.weight", 0.02},
-        {"classifier.weight", 0.02},  {"bof.w64.codebook.weight", 0.02},
-        {"bof.w128.a", 0.02},         {"bof.w512.c", 0.02},
-        {"bof.w256.n1", 0.02},        {"bof.w64.n2", 0.02},
-        {"fc.shared.0.weight", 0.02}, {"fc.shared.1.bias", 0.02},
+        {"conv1.weight", 0.25, false},      {"conv1.bn.gamma", 0.25, false},
+        {"conv6.bn.beta", 0.25, false},     {"conv9.weight", 0.25, false},
+        {"conv12.weight", 0.02, false},     {"conv16.weight", 0.02, false},
+        {"classifier.weight", 0.02, false}, {"bof.w64.codebook.weight", 0.02, true},
+        {"bof.w128.a", 0.02, true},         {"bof.w512.c", 0.02, true},
+        {"bof.w256.n1", 0.02, true},        {"bof.w64.n2", 0.02, true},
+        {"fc.shared.0.weight", 0.02, true}, {"fc.shared.1.bias", 0.02, true},
     };
-    assert_true(isfinite(loss_of(t, &ds, NB)));
+    assert_true(isfinite(loss_of(t, TRAIN_STAGE_JOINT, &ds, NB)));
     float *const *g = trainer_grad(t);
     float *const *pp = trainer_params(t);
     uint64_t s = 99;
@@ -116,14 +116,16 @@ static void test_gradient_matches_finite_differences(void **state)
         const net_tensor *tt = net_tensor_at(n, ti);
         for (int rep = 0; rep < 2; rep++) {
             size_t e = (size_t)(rng_next(&s) % tt->count);
-            loss_of(t, &ds, NB);
+            /* backbone tensors through the backbone loss alone: fewer kinks, same code path */
+            train_stage st = checks[k].head ? TRAIN_STAGE_JOINT : TRAIN_STAGE_BACKBONE;
+            loss_of(t, st, &ds, NB);
             double analytic = g[ti][e];
             float keep = pp[ti][e];
             const float h = 1e-3f * fmaxf(1.0f, fabsf(keep));
             pp[ti][e] = keep + h;
-            double up = loss_of(t, &ds, NB);
+            double up = loss_of(t, st, &ds, NB);
             pp[ti][e] = keep - h;
-            double down = loss_of(t, &ds, NB);
+            double down = loss_of(t, st, &ds, NB);
             pp[ti][e] = keep;
             double fd = (up - down) / (2.0 * (double)h);
             double tol = checks[k].rel * fmax(fabs(fd), fabs(analytic)) + 2e-3;
@@ -159,7 +161,7 @@ static void test_tiny_network_learns(void **state)
     double first = 0, last = 0;
     for (int stage = 1; stage <= 2; stage++) {
         trainer_reset_adam(t);
-        for (int ep = 0; ep < 3; ep++)
+        for (int ep = 0; ep < (stage == 1 ? 3 : 2); ep++)
             for (int b = 0; b < TRAIN_N / BATCH; b++) {
                 double loss;
                 assert_int_equal(trainer_step(t, (train_stage)stage, &h, tr.x + b * BATCH * 1024,
@@ -228,7 +230,7 @@ static train_opts run_opts(const data_set *tr, const data_set *te, const char *o
                         .batch = BATCH,
                         .seed = 42,
                         .flip = true,
-                        .threshold_images = 100,
+                        .threshold_images = 30,
                         .out = out};
 }
 
@@ -257,8 +259,8 @@ static void test_run_deterministic_and_resumable(void **state)
     (void)state;
     net *n = tiny_net();
     data_set tr, te;
-    make_set(&tr, 130, 8); /* 4 full batches and a remainder of 2 */
-    make_set(&te, 40, 9);
+    make_set(&tr, 66, 8); /* 2 full batches and a remainder of 2 */
+    make_set(&te, 20, 9);
     char dir[] = "/tmp/pesim_train_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char a[64], b[64], c[64];
@@ -341,10 +343,10 @@ static void test_bad_options(void **state)
     net_free(n);
 }
 
-/* The shipped models (the .model files in models/): each loads and its final classifier reproduces
- * the test accuracy recorded in it, over the whole test split, when that dataset is installed. The
- * recorded figure was computed by a -march=native build, whose fused multiply-adds may move a
- * borderline image: a difference of up to SHIPPED_SLACK images is accepted. */
+/* The shipped models (the .model files in models/): each loads, and its final classifier
+ * reproduces the accuracy the trainer recorded over the first check_images test images, when
+ * that dataset is installed. The figure was computed by a -march=native build, whose fused
+ * multiply-adds may move a borderline image: SHIPPED_SLACK images of difference are accepted. */
 static void test_shipped_models(void **state)
 {
     (void)state;
@@ -355,7 +357,7 @@ static void test_shipped_models(void **state)
         {"resnet34-w8-fashion-mnist.model", "fashion-mnist", NULL},
         {"vgg19-w4-mnist.model", "mnist", PESIM_SOURCE_DIR "/.deps/mnist"},
     };
-    enum { SHIPPED_SLACK = 3 };
+    enum { SHIPPED_SLACK = 2 };
     int checked = 0;
     for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
         char path[512], err[512];
@@ -363,22 +365,31 @@ static void test_shipped_models(void **state)
         model *m = NULL;
         if (access(path, R_OK) != 0) continue;
         if (model_load(path, &m, err, sizeof err)) fail_msg("%s", err);
-        data_set ds;
+        if (model_prov(m, "status")) { /* a checkpoint of a training still running */
+            model_free(m);
+            continue;
+        }
+        const char *ni = model_prov(m, "check_images"), *na = model_prov(m, "check_accuracy");
+        assert_non_null(ni);
+        assert_non_null(na);
+        data_set ds, sub;
         if (data_load(&ds, shipped[i].dataset, "test", shipped[i].dir, 32, err, sizeof err)) {
             printf("  %s: dataset %s not installed, accuracy not checked\n", shipped[i].file,
                    shipped[i].dataset);
             model_free(m);
             continue;
         }
+        size_t n = (size_t)strtoul(ni, NULL, 10);
+        assert_int_equal(data_subset(&ds, 0, n, &sub, err, sizeof err), 0);
         double *acc = calloc((size_t)m->n_exits, sizeof *acc);
         assert_non_null(acc);
-        assert_int_equal(train_accuracy(m->net, (const float *const *)m->params, &ds, 128, true,
+        assert_int_equal(train_accuracy(m->net, (const float *const *)m->params, &sub, 128, true,
                                         acc, err, sizeof err),
                          TRAIN_OK);
-        double want = m->test_accuracy[m->n_exits - 1], got = acc[m->n_exits - 1];
-        printf("  %s: final classifier %.2f%% (recorded %.2f%%)\n", shipped[i].file, 100 * got,
-               100 * want);
-        assert_true(fabs(got - want) * (double)ds.n <= SHIPPED_SLACK + 0.5);
+        double want = strtod(na, NULL), got = acc[m->n_exits - 1];
+        printf("  %s: final classifier %.2f%% on the first %zu test images (recorded %.2f%%)\n",
+               shipped[i].file, 100 * got, n, 100 * want);
+        assert_true(fabs(got - want) * (double)n <= SHIPPED_SLACK + 0.5);
         checked++;
         free(acc);
         data_free(&ds);
