@@ -29,5 +29,11 @@ int cmd_trace(int argc, char **argv); /* pesim trace */
 extern const char trace_usage[];
 int cmd_table(int argc, char **argv); /* pesim table */
 extern const char table_usage[];
+int cmd_report(int argc, char **argv); /* pesim report */
+extern const char report_usage[];
+int cmd_sweep(int argc, char **argv); /* pesim sweep */
+extern const char sweep_usage[];
+int cmd_merge(int argc, char **argv); /* pesim merge */
+extern const char merge_usage[];
 
 #endif

@@ -13,11 +13,12 @@
 #include <sys/stat.h>
 
 enum {
-    DB_BUSY_TIMEOUT_MS = 5000, /* wait this long for another writer before SQLITE_BUSY */
-    DB_OPEN_RETRY_MS = 10,     /* pause between two checks of a file another process holds */
-    DB_ERR_CHARS = 512,        /* longest message kept by db_errmsg */
-    DB_HASH_SHOWN = 12,        /* hex digits of config_sha256 shown by db_info */
-    DB_SQLITE_PRIMARY = 0xff,  /* mask from an extended SQLite result code to its primary code */
+    DB_BUSY_TIMEOUT_MS = 60000, /* wait this long for another writer before SQLITE_BUSY */
+    DB_BUSY_POLL_MS = 1,        /* pause between two tries for a lock another writer holds */
+    DB_OPEN_RETRY_MS = 10,      /* pause between two checks of a file another process holds */
+    DB_ERR_CHARS = 512,         /* longest message kept by db_errmsg */
+    DB_HASH_SHOWN = 12,         /* hex digits of config_sha256 shown by db_info */
+    DB_SQLITE_PRIMARY = 0xff,   /* mask from an extended SQLite result code to its primary code */
 };
 
 /* Current UTC time as ISO-8601 with milliseconds and 'Z', evaluated by SQLite. */
@@ -321,6 +322,18 @@ static void rollback(db *d)
     d->pending = 0;
 }
 
+/* COMMIT the open transaction. SQLITE_BUSY leaves it open (another connection holds a lock the
+ * commit needs), so it is retried for up to the busy timeout instead of losing the batch. */
+static int commit_tx(db *d)
+{
+    for (int waited_ms = 0;; waited_ms += DB_OPEN_RETRY_MS) {
+        int rc = step_done(d, ST_COMMIT);
+        if (rc != -SQLITE_BUSY || sqlite3_get_autocommit(d->h) || waited_ms >= DB_BUSY_TIMEOUT_MS)
+            return rc;
+        sqlite3_sleep(DB_OPEN_RETRY_MS);
+    }
+}
+
 /* user_version and the number of schema objects, read in one snapshot (so a concurrent
  * creator's transaction is seen whole or not at all). */
 static int read_header(db *d, int64_t *version, int64_t *objects)
@@ -440,6 +453,17 @@ static int prepare_all(db *d)
     return 0;
 }
 
+/* Busy handler: retry every DB_BUSY_POLL_MS for DB_BUSY_TIMEOUT_MS. (sqlite3_busy_timeout backs off
+ * to 100 ms naps, which leaves the lock unused through most of the short gaps between another
+ * writer's transactions, e.g. between the runs of parallel sweep workers.) */
+static int busy_wait(void *arg, int count)
+{
+    (void)arg;
+    if ((long long)count * DB_BUSY_POLL_MS >= DB_BUSY_TIMEOUT_MS) return 0;
+    sqlite3_sleep(DB_BUSY_POLL_MS);
+    return 1;
+}
+
 /* Open the SQLite file itself: a missing file is an error unless creating. */
 static int open_file(db *d, unsigned flags)
 {
@@ -454,7 +478,7 @@ static int open_file(db *d, unsigned flags)
         oflags |= SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(d->path, &d->h, oflags, NULL);
     if (rc != SQLITE_OK) return fail(d, rc, "%s", d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc));
-    rc = sqlite3_busy_timeout(d->h, DB_BUSY_TIMEOUT_MS); /* wait for other writers */
+    rc = sqlite3_busy_handler(d->h, busy_wait, NULL); /* wait for other writers */
     if (rc != SQLITE_OK) return fail(d, rc, "%s", sqlite3_errmsg(d->h));
     /* SQLite falls back to read-only when the file is write-protected; writing needs more. */
     if (!d->readonly && sqlite3_db_readonly(d->h, "main") == 1)
@@ -506,7 +530,7 @@ int db_commit(db *d)
         return 0;
     }
     unsigned lost = d->pending;
-    int rc = step_done(d, ST_COMMIT);
+    int rc = commit_tx(d);
     if (rc) {
         rollback(d);
         size_t n = strlen(d->err);
@@ -769,7 +793,7 @@ int db_run_begin(db *d, const db_run_spec *spec, bool force, int64_t *run_id,
     rc = find_run(d, spec->config_sha256, &found, &old_id, &done);
     if (!rc && found) what = !done ? DB_RUN_REDO : force ? DB_RUN_FORCED : DB_RUN_SKIPPED;
     if (!rc && what != DB_RUN_SKIPPED) rc = replace_run(d, spec, found, old_id, &new_id);
-    if (!rc) rc = step_done(d, ST_COMMIT);
+    if (!rc) rc = commit_tx(d);
     if (rc) {
         rollback(d);
         return give(d, rc, err, errlen);
@@ -804,6 +828,224 @@ int db_run_end(db *d, int64_t run_id, const char *status, char *err, size_t errl
         return give(d, fail(d, SQLITE_NOTFOUND, "cannot end run %" PRId64 ": no such run", run_id),
                     err, errlen);
     return 0;
+}
+
+int db_run_done(db *d, const char *config_sha256, bool *done)
+{
+    if (!d) return -SQLITE_MISUSE;
+    if (!config_sha256 || !done)
+        return fail(d, SQLITE_MISUSE, "cannot look up run: no config hash given");
+    bool found = false;
+    int64_t id = 0;
+    *done = false;
+    int rc = find_run(d, config_sha256, &found, &id, done);
+    if (!found) *done = false;
+    return rc;
+}
+
+/* ---- merging databases ---- */
+
+enum { MERGE_SQL_CHARS = 4096 }; /* one generated copy statement */
+#define MERGE_SCHEMA "merge_src" /* the input's name while attached */
+
+/* Step a one-off statement to its end; sqlite3_changes() of it in *changes when not NULL. */
+static int exec_bound(db *d, const char *sql, const char *text, int64_t num, int64_t *changes)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(d->h, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK && text && sqlite3_bind_parameter_count(s) >= 1)
+        rc = sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    else if (rc == SQLITE_OK && sqlite3_bind_parameter_count(s) >= 1)
+        rc = sqlite3_bind_int64(s, 1, num);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        }
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    int ret = rc == SQLITE_OK ? 0 : fail(d, rc, "merge: %s", sqlite3_errmsg(d->h));
+    if (!ret && changes) *changes = sqlite3_changes64(d->h);
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* Append to buf (already holding a string) within len; false when it does not fit. */
+__attribute__((format(printf, 3, 4))) static bool append(char *buf, size_t len, const char *fmt,
+                                                         ...)
+{
+    size_t n = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + n, len - n, fmt, ap);
+    va_end(ap);
+    return w >= 0 && (size_t)w < len - n;
+}
+
+/* Build "INSERT INTO main.T (cols) SELECT ... FROM merge_src.T AS s ..." from main's columns of
+ * table T: run_id comes from the id map (child tables) or is left to AUTOINCREMENT (runs). */
+static int copy_sql(db *d, const char *table, char *sql, size_t len)
+{
+    char pragma[64], cols[MERGE_SQL_CHARS / 2] = "", sel[MERGE_SQL_CHARS / 2] = "";
+    snprintf(pragma, sizeof pragma, "PRAGMA main.table_info(%s)", table);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(d->h, pragma, -1, &s, NULL);
+    bool runs = strcmp(table, "runs") == 0, fits = true;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        const char *name = (const char *)sqlite3_column_text(s, 1);
+        bool id = strcmp(name, "run_id") == 0;
+        if (runs && id) continue;
+        const char *sep = *cols ? ", " : "";
+        fits = fits && append(cols, sizeof cols, "%s\"%s\"", sep, name);
+        fits = fits && (id ? append(sel, sizeof sel, "%sm.dst_id", sep)
+                           : append(sel, sizeof sel, "%ss.\"%s\"", sep, name));
+    }
+    int ret = rc == SQLITE_DONE ? 0 : fail(d, rc, "%s", sqlite3_errmsg(d->h));
+    sqlite3_finalize(s);
+    if (ret) return ret;
+    if (!fits || !*cols)
+        return fail(d, SQLITE_ERROR, "merge: cannot list the columns of %s", table);
+    int w = runs ? snprintf(sql, len,
+                            "INSERT INTO main.runs (%s) SELECT %s FROM " MERGE_SCHEMA ".runs AS s"
+                            " WHERE s.status = 'done' AND NOT EXISTS (SELECT 1 FROM main.runs AS r"
+                            " WHERE r.config_sha256 = s.config_sha256) ORDER BY s.run_id",
+                            cols, sel)
+                 : snprintf(sql, len,
+                            "INSERT INTO main.%s (%s) SELECT %s FROM " MERGE_SCHEMA ".%s AS s"
+                            " JOIN temp.merge_map AS m ON m.src_id = s.run_id",
+                            table, cols, sel, table);
+    if (w < 0 || (size_t)w >= len)
+        return fail(d, SQLITE_ERROR, "merge: copy statement of %s too long", table);
+    return 0;
+}
+
+/* Record "IN_PATH: message" (a problem of a merge input, not of this database); neg_code(rc). */
+__attribute__((format(printf, 4, 5))) static int fail_input(db *d, int rc, const char *in_path,
+                                                            const char *fmt, ...)
+{
+    int n = snprintf(d->err, sizeof d->err, "%s: ", in_path);
+    if (n < 0 || (size_t)n >= sizeof d->err) n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->err + n, sizeof d->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return neg_code(rc);
+}
+
+/* The attached input is a pesim result database of this schema version. */
+static int check_source(db *d, const char *in_path)
+{
+    int64_t version = 0;
+    int rc = query_one(d, "PRAGMA " MERGE_SCHEMA ".user_version", &version, NULL, 0);
+    if (rc == -SQLITE_NOTADB)
+        return fail_input(d, SQLITE_NOTADB, in_path,
+                          "not a pesim result database (file is not a database)");
+    if (rc) return rc;
+    if (version != 0 && version != DB_SCHEMA_VERSION)
+        return fail_input(d, SQLITE_MISMATCH, in_path,
+                          "schema version %" PRId64 ", %s has %d: not merged", version, d->path,
+                          DB_SCHEMA_VERSION);
+    for (size_t i = 0; i < DB_NTABLES; i++) {
+        char sql[160];
+        int64_t n = 0;
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM " MERGE_SCHEMA ".sqlite_master WHERE type = 'table'"
+                 " AND name = '%s'",
+                 DB_TABLES[i]);
+        rc = query_one(d, sql, &n, NULL, 0);
+        if (rc) return rc;
+        if (n == 0)
+            return fail_input(d, SQLITE_NOTADB, in_path,
+                              "not a pesim result database (no table '%s')", DB_TABLES[i]);
+    }
+    if (version != DB_SCHEMA_VERSION)
+        return fail_input(d, SQLITE_NOTADB, in_path, "not a pesim result database (version 0)");
+    return 0;
+}
+
+/* Copy the done runs of the attached input inside one transaction. */
+static int merge_runs(db *d, db_merge_stats *st)
+{
+    char sql[MERGE_SQL_CHARS];
+    int64_t max_id = 0, n = 0;
+    int rc = query_one(d, "SELECT COALESCE(MAX(run_id), 0) FROM main.runs", &max_id, NULL, 0);
+    if (!rc)
+        rc = query_one(d,
+                       "SELECT count(*) FROM " MERGE_SCHEMA ".runs AS s WHERE s.status = 'done'"
+                       " AND EXISTS (SELECT 1 FROM main.runs AS r WHERE r.status = 'done'"
+                       " AND r.config_sha256 = s.config_sha256)",
+                       &st->runs_skipped, NULL, 0);
+    if (!rc)
+        rc = query_one(d, "SELECT count(*) FROM " MERGE_SCHEMA ".runs WHERE status <> 'done'",
+                       &st->runs_not_done, NULL, 0);
+    /* a run left running or failed here is replaced by the input's done run */
+    if (!rc)
+        rc = exec_bound(d,
+                        "DELETE FROM main.runs WHERE status <> 'done' AND config_sha256 IN"
+                        " (SELECT config_sha256 FROM " MERGE_SCHEMA ".runs WHERE status = 'done')",
+                        NULL, 0, NULL);
+    if (!rc) rc = copy_sql(d, "runs", sql, sizeof sql);
+    if (!rc) rc = exec_bound(d, sql, NULL, 0, &st->runs_copied);
+    if (!rc)
+        rc = exec_bound(d,
+                        "INSERT INTO temp.merge_map SELECT s.run_id, r.run_id FROM " MERGE_SCHEMA
+                        ".runs AS s JOIN main.runs AS r ON r.config_sha256 = s.config_sha256"
+                        " WHERE r.run_id > ?1",
+                        NULL, max_id, &n);
+    if (!rc && n != st->runs_copied)
+        rc = fail(d, SQLITE_INTERNAL, "merge: %" PRId64 " runs copied but %" PRId64 " mapped",
+                  st->runs_copied, n);
+    for (size_t i = 1; i < DB_NTABLES && !rc; i++) { /* every table after runs */
+        rc = copy_sql(d, DB_TABLES[i], sql, sizeof sql);
+        if (!rc) rc = exec_bound(d, sql, NULL, 0, &n);
+        st->rows_copied += n;
+    }
+    return rc;
+}
+
+int db_merge(db *d, const char *in_path, db_merge_stats *st, char *err, size_t errlen)
+{
+    if (!d) {
+        set_err(err, errlen, in_path, "no result database");
+        return -SQLITE_MISUSE;
+    }
+    if (!in_path || !st || d->readonly)
+        return give(d,
+                    fail(d, SQLITE_MISUSE, "cannot merge: %s",
+                         !in_path ? "no input given"
+                         : !st    ? "no statistics given"
+                                  : "opened read-only"),
+                    err, errlen);
+    memset(st, 0, sizeof *st);
+    struct stat in_sb, out_sb;
+    if (stat(in_path, &in_sb) != 0)
+        return give(d, fail_input(d, SQLITE_CANTOPEN, in_path, "%s", strerror(errno)), err, errlen);
+    if (stat(d->path, &out_sb) == 0 && in_sb.st_dev == out_sb.st_dev &&
+        in_sb.st_ino == out_sb.st_ino)
+        return give(d, fail_input(d, SQLITE_MISUSE, in_path, "is the output database itself"), err,
+                    errlen);
+    int rc = db_commit(d); /* ATTACH is refused inside a transaction */
+    if (rc) return give(d, rc, err, errlen);
+    rc = exec_bound(d, "ATTACH ?1 AS " MERGE_SCHEMA, in_path, 0, NULL);
+    if (rc == -SQLITE_NOTADB)
+        rc = fail_input(d, SQLITE_NOTADB, in_path,
+                        "not a pesim result database (file is not a database)");
+    else if (rc)
+        rc = fail_input(d, -rc, in_path, "cannot open: %s", sqlite3_errmsg(d->h));
+    if (rc) return give(d, rc, err, errlen);
+    rc = check_source(d, in_path);
+    if (!rc) rc = step_done(d, ST_BEGIN);
+    if (!rc) {
+        rc = exec_sql(d, "CREATE TEMP TABLE IF NOT EXISTS merge_map (src_id INTEGER PRIMARY KEY,"
+                         " dst_id INTEGER NOT NULL); DELETE FROM temp.merge_map");
+        if (!rc) rc = merge_runs(d, st);
+        if (!rc) rc = commit_tx(d);
+        if (rc) {
+            rollback(d);
+            memset(st, 0, sizeof *st);
+        }
+    }
+    (void)sqlite3_exec(d->h, "DETACH " MERGE_SCHEMA, NULL, NULL, NULL);
+    return rc ? give(d, rc, err, errlen) : 0;
 }
 
 /* db_info column widths (characters). */

@@ -58,6 +58,24 @@ int db_run_param(db *d, int64_t run_id, const char *key, const char *value);
 /* Commit the batch, then set status ("done" or "failed") and the end time. */
 int db_run_end(db *d, int64_t run_id, const char *status, char *err, size_t errlen);
 
+/* Whether a done run with this config hash is in the database (*done false when there is none or
+ * it is running/failed). 0 ok, negative on error. */
+int db_run_done(db *d, const char *config_sha256, bool *done);
+
+/* What db_merge did with one input. */
+typedef struct db_merge_stats {
+    int64_t runs_copied;   /* done runs copied, with fresh run_ids */
+    int64_t runs_skipped;  /* done runs whose config hash is already done here */
+    int64_t runs_not_done; /* running or failed runs of the input, left out */
+    int64_t rows_copied;   /* rows of run_params, inferences, exit_evals, ... copied */
+} db_merge_stats;
+
+/* Copy every done run of the result database at in_path (same schema version; attached for the
+ * copy) with all its rows and a fresh run_id into d, in one transaction: a run whose config hash
+ * is already done in d is skipped, one left running or failed in d is replaced. 0 ok; negative
+ * with a one-line message naming the file at fault (nothing copied). */
+int db_merge(db *d, const char *in_path, db_merge_stats *st, char *err, size_t errlen);
+
 /* One row of `inferences` (column names fixed by DESIGN section 7). */
 typedef struct db_inference {
     int64_t run_id;
