@@ -1167,7 +1167,7 @@ char *cfg_effective_text(const cfg *c)
         sb_printf(&b, "%s[%s]\n", s ? "\n" : "", cfg_sections[s]);
         for (size_t i = 0; i < cfg_schema_len; i++) {
             const cfg_key *k = &cfg_schema[i];
-            if (strcmp(k->section, cfg_sections[s]) != 0) continue;
+            if (strcmp(k->section, cfg_sections[s]) != 0 || (k->flags & CFG_WHERE)) continue;
             canonical(k, cfg_get(c, k->section, k->key), val, sizeof val);
             sb_printf(&b, "%s =%s%s\n", k->key, *val ? " " : "", val);
         }

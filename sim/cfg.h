@@ -26,6 +26,8 @@ enum cfg_flags {
     CFG_REQUIRED = 1 << 0, /* must be set by a file or override */
     CFG_MIN_OPEN = 1 << 1, /* the minimum is exclusive: value > min */
     CFG_ARCH = 1 << 2,     /* a built-in architecture name or an existing layer-list file */
+    CFG_WHERE = 1 << 3,    /* where results go, not what a run computes: left out of the
+                              effective text, so a run's identity does not depend on it */
 };
 
 /* One parameter: adding a parameter to pesim is one line in cfg_schema.c. */

@@ -146,7 +146,8 @@ static void test_composed(void **state)
     assert_null(strstr(t, "[sweep]"));
     size_t keys = 0;
     for (const char *p = t; (p = strstr(p, " =")); p++) keys++;
-    assert_int_equal(keys, cfg_schema_len - 1); /* all but sweep.mode */
+    assert_int_equal(keys, cfg_schema_len - 2); /* all but sweep.mode and experiment.out */
+    assert_null(strstr(t, "\nout ="));
     free(t);
     cfg_free(c);
 }
