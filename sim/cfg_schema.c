@@ -21,6 +21,7 @@ const cfg_key cfg_schema[] = {
 {"experiment", "first_sample",       CFG_INT,       "",       0, BIG_INT, "0", NULL, 0, "index of the first sample of the split to run"},
 {"experiment", "samples",            CFG_INT,       "",       0, BIG_INT, "0", NULL, 0, "number of samples to run; 0 = the rest of the split"},
 {"experiment", "seed",               CFG_INT,       "",       0, 4294967295.0, "1", NULL, 0, "seed of every random choice (arrivals, shuffles)"},
+{"experiment", "log",                CFG_ENUM,      "",       0, 0,       "all", "all|evals|inferences", 0, "rows a run writes: all (inferences, exit_evals, segments, dvfs_transitions), evals (no segments or transitions), inferences (only inferences)"},
 {"experiment", "out",                CFG_PATH,      "",       0, 0,       "",  NULL, CFG_REQUIRED | CFG_WHERE, "result database (SQLite) the run writes (not part of the run's identity)"},
 
 {"network", "arch",                  CFG_STR,       "",       0, 0,       "vgg19", NULL, CFG_ARCH, "vgg19, resnet34, or a layer-list file"},

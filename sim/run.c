@@ -278,7 +278,8 @@ static int open_trace(source *s, const cfg *c, FILE *warn, char *err, size_t err
 /* ---- the accelerator: cost table, governor, arrivals ---- */
 
 typedef struct hw {
-    bool on; /* an architecture is known: latency and energy are simulated */
+    bool on;           /* an architecture is known: latency and energy are simulated */
+    bool log_segments; /* [experiment] log = all: segment and transition rows */
     opp_table opp;
     pwr_params pw;
     acc_config ac;
@@ -541,6 +542,7 @@ static int simulate_sample(hw *h, db *d, const pol_outcome *o, int true_first, d
     r->energy_nj = x.energy_nj;
     r->deadline_met = x.deadline_met;
     int rc = 0;
+    if (!h->log_segments) return RUN_OK;
     for (int k = 0; k < x.n_segments && !rc; k++) {
         db_segment g = x.segments[k];
         g.run_id = r->run_id;
@@ -558,8 +560,8 @@ static int simulate_sample(hw *h, db *d, const pol_outcome *o, int true_first, d
 }
 
 /* Writes one sample's rows. */
-static int write_sample(db *d, int64_t run_id, const source *s, hw *h, int j, const pol_outcome *o,
-                        int true_first, totals *t, char *err, size_t errlen)
+static int write_sample(db *d, int64_t run_id, const source *s, hw *h, bool log_evals, int j,
+                        const pol_outcome *o, int true_first, totals *t, char *err, size_t errlen)
 {
     int label = src_label(s, j);
     int64_t id = src_sample_id(s, j);
@@ -584,7 +586,7 @@ static int write_sample(db *d, int64_t run_id, const source *s, hw *h, int j, co
     int rc = h->on ? simulate_sample(h, d, o, true_first, &r, err, errlen) : RUN_OK;
     if (rc) return rc;
     rc = db_add_inference(d, &r);
-    for (int k = 0; k < o->n_exit_evals && !rc; k++) {
+    for (int k = 0; log_evals && k < o->n_exit_evals && !rc; k++) {
         const pol_eval *e = &o->evals[k];
         db_exit_eval x = {.run_id = run_id,
                           .sample = id,
@@ -621,8 +623,8 @@ static void progress(const run_opts *o, size_t done, size_t total, double t0, bo
     fflush(o->progress);
 }
 
-static int loop(source *s, const pol_config *pc, hw *h, db *d, int64_t run_id, const run_opts *o,
-                totals *t, char *err, size_t errlen)
+static int loop(source *s, const pol_config *pc, hw *h, bool log_evals, db *d, int64_t run_id,
+                const run_opts *o, totals *t, char *err, size_t errlen)
 {
     float *work = malloc(pol_work_floats(pc) * sizeof *work);
     pol_eval *evals = malloc((size_t)RUN_BATCH * ((size_t)s->exits + 1) * sizeof *evals);
@@ -648,7 +650,8 @@ static int loop(source *s, const pol_config *pc, hw *h, db *d, int64_t run_id, c
                     }
                     tf[j] = pol_true_first(pc, all, work);
                     if (pass == 0) continue;
-                    rc = write_sample(d, run_id, s, h, j, &outs[j], tf[j], t, err, errlen);
+                    rc = write_sample(d, run_id, s, h, log_evals, j, &outs[j], tf[j], t, err,
+                                      errlen);
                     continue;
                 }
                 logits_ctx ctx = {s, j};
@@ -690,6 +693,8 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     if (!rc) rc = make_policy(c, &s, coarse, &pc, err, errlen);
     hw h = {0};
     if (!rc && s.net) rc = hw_open(&h, c, s.net, o->full_des, err, errlen);
+    const char *log = cfg_get(c, "experiment", "log");
+    h.log_segments = !strcmp(log, "all");
     if (!rc && !s.net && o->progress)
         fprintf(o->progress, "pesim run: the trace has no architecture: latency and energy are "
                              "not simulated (NULL)\n");
@@ -722,7 +727,8 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
         double t0 = util_now_s();
         rc = record_params(d, st->run_id, c, &s, &h, from_trace ? "trace" : "functional")
                  ? (util_errf(err, errlen, "%s", db_errmsg(d)), RUN_EDB)
-                 : loop(&s, &pc, &h, d, st->run_id, o, &t, err, errlen);
+                 : loop(&s, &pc, &h, strcmp(log, "inferences") != 0, d, st->run_id, o, &t, err,
+                        errlen);
         if (!rc && h.on && hw_layer_costs(&h, s.net, d, st->run_id)) {
             util_errf(err, errlen, "%s", db_errmsg(d));
             rc = RUN_EDB;
