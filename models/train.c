@@ -612,11 +612,11 @@ static char *opts_text(const net *n, const train_opts *o)
     char *arch = arch_text(n);
     if (!arch) return NULL;
     const char *fmt = "%s dataset=%s train_images=%zu seed=%llu epochs=%d+%d lr=%g/%g wd=%g "
-                      "batch=%d flip=%d";
+                      "batch=%d flip=%d shift=%d";
 #define OPTS_ARGS                                                                                  \
     arch, o->dataset ? o->dataset : "?", o->train->n, (unsigned long long)o->seed,                 \
         o->epochs_backbone, o->epochs_joint, (double)o->lr_backbone, (double)o->lr_joint,          \
-        (double)o->weight_decay, o->batch, o->flip ? 1 : 0
+        (double)o->weight_decay, o->batch, o->flip ? 1 : 0, o->shift_px
     int len = snprintf(NULL, 0, fmt, OPTS_ARGS);
     char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
     if (buf) snprintf(buf, (size_t)len + 1, fmt, OPTS_ARGS);
@@ -850,9 +850,26 @@ static void print_progress(const train_opts *o, int stage, int ep, int epochs, l
     fflush(o->progress);
 }
 
-/* Copies samples perm[first .. first+nb-1] into x (flipped left-right when the RNG says so). */
+/* Shifts the CHW image in x (c planes of h×w) by (dy, dx) pixels, filling with its corner value
+ * (the zero padding of the loader, normalised); tmp holds one plane. */
+static void shift_image(float *x, int c, int h, int w, int dy, int dx, float *tmp)
+{
+    for (int ch = 0; ch < c; ch++) {
+        float *p = x + (size_t)ch * (size_t)h * (size_t)w;
+        const float fill = p[0];
+        for (int row = 0; row < h; row++)
+            for (int col = 0; col < w; col++) {
+                int sr = row - dy, sc = col - dx;
+                tmp[row * w + col] = sr >= 0 && sr < h && sc >= 0 && sc < w ? p[sr * w + sc] : fill;
+            }
+        memcpy(p, tmp, (size_t)h * (size_t)w * sizeof *p);
+    }
+}
+
+/* Copies samples perm[first .. first+nb-1] into x, flipped left-right and shifted by up to
+ * `shift` pixels each way when the options and the RNG say so. */
 static void gather(const data_set *ds, const size_t *perm, size_t first, int nb, bool flip,
-                   gsl_rng *r, float *x, uint8_t *y)
+                   int shift, gsl_rng *r, float *x, uint8_t *y, float *tmp)
 {
     const size_t len = data_image_len(ds), w = (size_t)ds->width;
     for (int i = 0; i < nb; i++) {
@@ -866,6 +883,11 @@ static void gather(const data_set *ds, const size_t *perm, size_t first, int nb,
         } else {
             memcpy(dst, src, len * sizeof *dst);
         }
+        if (shift > 0) {
+            int dy = (int)gsl_rng_uniform_int(r, (unsigned long)(2 * shift + 1)) - shift;
+            int dx = (int)gsl_rng_uniform_int(r, (unsigned long)(2 * shift + 1)) - shift;
+            if (dy || dx) shift_image(dst, ds->channels, ds->height, ds->width, dy, dx, tmp);
+        }
     }
 }
 
@@ -873,8 +895,8 @@ static int check_opts(const net *n, const train_opts *o, char *err, size_t errle
 {
     if (!n || !o || !o->train || !o->out || o->train->n < 2 || o->batch < 2 ||
         o->epochs_backbone < 0 || o->epochs_joint < 0 || o->epochs_backbone + o->epochs_joint < 1 ||
-        !(o->lr_backbone > 0) || !(o->lr_joint > 0) || !(o->weight_decay >= 0) ||
-        o->threshold_images < 1) {
+        !(o->lr_backbone > 0) || !(o->lr_joint > 0) || !(o->weight_decay >= 0) || o->shift_px < 0 ||
+        o->shift_px > 8 || o->threshold_images < 1) {
         util_errf(err, errlen, "train: bad options (need data, out, batch >= 2, epochs, lr > 0)");
         return TRAIN_EARG;
     }
@@ -947,7 +969,9 @@ static int write_final(const trainer *t, const train_opts *o, double seconds, do
         PROV("lr", "backbone %g, joint %g, cosine decay to 0 within each stage",
              (double)o->lr_backbone, (double)o->lr_joint);
         PROV("batch", "%d", o->batch);
-        PROV("augmentation", "%s", o->flip ? "random horizontal flip" : "none");
+        PROV("augmentation", "%s%s%.0d%s", o->flip ? "random horizontal flip" : "",
+             o->shift_px > 0 ? (o->flip ? ", random shift up to " : "random shift up to ") : "",
+             o->shift_px, o->shift_px > 0 ? " px" : (o->flip ? "" : "none"));
         PROV("threshold_rule", "mean over %zu training images of max_c |z_c|",
              o->threshold_images < o->train->n ? o->threshold_images : o->train->n);
         PROV("train_seconds", "%.0f", seconds);
@@ -991,9 +1015,10 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
     model_free_params(params, net_tensor_count(n));
     size_t *perm = malloc(N * sizeof *perm);
     float *xb = malloc(B * len * sizeof *xb);
+    float *plane = malloc(len * sizeof *plane); /* shift_image's scratch plane */
     uint8_t *yb = malloc(B);
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!t || !perm || !xb || !yb || !r) {
+    if (!t || !perm || !xb || !plane || !yb || !r) {
         if (t) util_errf(err, errlen, "train: out of memory");
         rc = t ? TRAIN_ENOMEM : TRAIN_EARG;
         goto done;
@@ -1021,7 +1046,7 @@ int train_run(const net *n, const train_opts *o, char *err, size_t errlen)
         for (long b = 0; b < steps && !rc; b++) {
             size_t first = (size_t)b * B;
             int nb = (int)(N - first < B ? N - first : B);
-            gather(o->train, perm, first, nb, o->flip, r, xb, yb);
+            gather(o->train, perm, first, nb, o->flip, o->shift_px, r, xb, yb, plane);
             /* cosine decay within the stage (Loshchilov & Hutter 2017, no restarts) */
             double idx = (double)(ep - first_ep) * (double)steps + (double)b;
             double span = (double)stage_epochs * (double)steps;
@@ -1074,6 +1099,7 @@ done:
     gsl_rng_free(r);
     free(perm);
     free(xb);
+    free(plane);
     free(yb);
     free(m);
     free(v);

@@ -77,6 +77,7 @@ typedef struct train_opts {
     int batch;               /* samples per step (128) */
     uint64_t seed;           /* initialisation, shuffling and augmentation */
     bool flip;               /* random horizontal flips (off for digits) */
+    int shift_px;            /* random translation by up to this many pixels each way (0: none) */
     size_t threshold_images; /* training images for T_l (5 000) */
     const char *out;         /* model file; checkpoints go to it at the end of every epoch */
     bool resume;             /* continue from the checkpoint in out */

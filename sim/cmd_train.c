@@ -45,6 +45,7 @@ const char train_usage[] =
     "  --batch B              samples per step (default 128)\n"
     "  --limit N              train on the first N training images only\n"
     "  --test-limit N         measure accuracy on the first N test images only\n"
+    "  --shift PX             random translation by up to PX pixels each way, 0 .. 8 (default 0)\n"
     "  --flip | --no-flip     random horizontal flips (default: on for fashion-mnist, off for\n"
     "                         digits)\n"
     "  --threads T            OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else 1;\n"
@@ -74,6 +75,7 @@ enum {
     OPT_RESUME,
     OPT_FORCE,
     OPT_STOP_AFTER,
+    OPT_SHIFT,
 };
 
 /* Parses a whole decimal number within [lo, hi]; false (message printed) otherwise. */
@@ -104,7 +106,7 @@ static bool parse_real(const char *flag, const char *s, double lo, double hi, do
 
 typedef struct train_args {
     const char *net_file, *data, *data_dir, *out;
-    long long epochs, joint_epochs, seed, batch, limit, test_limit, threads, stop_after;
+    long long epochs, joint_epochs, seed, batch, limit, test_limit, threads, stop_after, shift;
     double lr, joint_lr, wd;
     int flip; /* -1 default, 0 off, 1 on */
     bool resume, force;
@@ -134,6 +136,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"resume", no_argument, NULL, OPT_RESUME},
         {"force", no_argument, NULL, OPT_FORCE},
         {"stop-after", required_argument, NULL, OPT_STOP_AFTER},
+        {"shift", required_argument, NULL, OPT_SHIFT},
         {"set", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -199,6 +202,9 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         case OPT_FORCE:
             a->force = true;
+            break;
+        case OPT_SHIFT:
+            ok = parse_long("--shift", optarg, 0, 8, &a->shift);
             break;
         case OPT_STOP_AFTER:
             ok = parse_long("--stop-after", optarg, 1, 20000, &a->stop_after);
@@ -320,6 +326,7 @@ int cmd_train(int argc, char **argv)
         .out = a.out,
         .resume = a.resume,
         .stop_after = (int)a.stop_after,
+        .shift_px = (int)a.shift,
         .command = command,
         .progress = stderr,
         .progress_tty = isatty(fileno(stderr)),

@@ -230,6 +230,7 @@ static train_opts run_opts(const data_set *tr, const data_set *te, const char *o
                         .batch = BATCH,
                         .seed = 42,
                         .flip = true,
+                        .shift_px = 1,
                         .threshold_images = 30,
                         .out = out};
 }
