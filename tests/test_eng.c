@@ -453,6 +453,74 @@ static void test_errors(void **state)
     net_free(n);
 }
 
+/* A hand-built two-exit network (tests/nets/two_exits.ini) with chosen weights; every logit is
+ * worked out by hand. Input 4x4x1 of ones; conv 1x1 weight -2, bias 1 → -1 everywhere; ReLU → 0.
+ * Both exits share one BoF module (s = 2, 2x2 bins, 256 features) and the FC pair:
+ * codebook weight +1 for codewords 0..31, -1 for 32..63, bias 0; a = 1, c = 0, n1 = 64, n2 = 2.
+ * Exit 0 (input -1): responses -1 / +1 → act (tanh(∓1) + 1)/2 = 0.1192029 / 0.8807971, their
+ * sum over codewords 32, so u = 64·act/32 = 0.2384058 / 1.7615942; pooled mean u, times n2 = 2.
+ * FC 0 picks bin 0 of codeword j with weight 0.01: h_j = 0.02·u_j. FC 1: class 0 sums h over
+ * codewords 0..31, class 1 over 32..63: logits 32·0.02·u = 0.1525797, 1.1274203.
+ * Exit 1 (input 0): responses 0 → act 0.5 → u = 1: logits 0.64, 0.64.
+ * Final: FC over the 16 zeros of the ReLU with biases 0.3, -0.3: logits 0.3, -0.3. */
+static void test_two_exits_by_hand(void **state)
+{
+    (void)state;
+    enum { SIDE = 4, CLASSES2 = 2, CODEWORDS = 64, FEATURES = 256 };
+    char err[ERR_LEN], path[512];
+    snprintf(path, sizeof path, "%s/tests/nets/two_exits.ini", PESIM_SOURCE_DIR);
+    net *n = NULL;
+    if (net_build(&n, path, 1.0, SIDE, SIDE, 1, CLASSES2, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(net_exit_count(n), 2);
+    const int nt = net_tensor_count(n);
+    float **p = calloc((size_t)nt, sizeof *p);
+    assert_non_null(p);
+    for (int i = 0; i < nt; i++) {
+        p[i] = calloc(net_tensor_at(n, i)->count, sizeof **p);
+        assert_non_null(p[i]);
+    }
+#define T(name) p[net_tensor_by_name(n, name) >= 0 ? net_tensor_by_name(n, name) : (fail(), 0)]
+    T("conv.weight")[0] = -2.0f;
+    T("conv.bias")[0] = 1.0f;
+    const net_bof *b = net_bof_at(n, 0);
+    const net_fc_pair *f = net_fc_pair_at(n, 0);
+    char name[96];
+    snprintf(name, sizeof name, "%s.codebook.weight", b->name);
+    for (int k = 0; k < CODEWORDS; k++) T(name)[k] = k < CODEWORDS / 2 ? 1.0f : -1.0f;
+    const char *scalars[] = {"a", "n1", "n2"};
+    const float values[] = {1.0f, 64.0f, 2.0f};
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "%s.%s", b->name, scalars[i]);
+        T(name)[0] = values[i];
+    }
+    snprintf(name, sizeof name, "%s.0.weight", f->name);
+    for (int j = 0; j < CODEWORDS; j++) T(name)[j * FEATURES + 4 * j] = 0.01f;
+    snprintf(name, sizeof name, "%s.1.weight", f->name);
+    for (int j = 0; j < CODEWORDS; j++) T(name)[(j < CODEWORDS / 2 ? 0 : 1) * CODEWORDS + j] = 1;
+    T("fc.bias")[0] = 0.3f;
+    T("fc.bias")[1] = -0.3f;
+#undef T
+    eng *e = eng_new(n, (const float *const *)p, 1, err, sizeof err);
+    assert_non_null(e);
+    float x[SIDE * SIDE], z[CLASSES2];
+    for (int i = 0; i < SIDE * SIDE; i++) x[i] = 1.0f;
+    assert_int_equal(eng_begin(e, x, 1), 0);
+    const double t1 = tanh(1.0), lo = 64.0 * (1.0 - t1) / 2.0 / 32.0,
+                 hi = 64.0 * (1.0 + t1) / 2.0 / 32.0;
+    const double want[3][CLASSES2] = {{0.64 * lo, 0.64 * hi}, {0.64, 0.64}, {0.3, -0.3}};
+    for (int x_i = 0; x_i < 3; x_i++) {
+        assert_int_equal(eng_exit(e, x_i, z), 0);
+        for (int c = 0; c < CLASSES2; c++)
+            if (fabs(z[c] - want[x_i][c]) > 1e-5)
+                fail_msg("exit %d class %d: %.7f, by hand %.7f", x_i, c, z[c], want[x_i][c]);
+    }
+    assert_true(fabs(want[0][0] - 0.1525797) < 1e-6 && fabs(want[0][1] - 1.1274203) < 1e-6);
+    eng_free(e);
+    for (int i = 0; i < nt; i++) free(p[i]);
+    free(p);
+    net_free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_continue_matches_fresh),
         cmocka_unit_test(test_batch_consistency),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_two_exits_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
