@@ -46,6 +46,7 @@ const cfg_key cfg_schema[] = {
 {"accelerator", "dram_bytes_per_ns", CFG_REAL,      "B/ns",   0, 100000,  "25.6", NULL, CFG_MIN_OPEN, "DRAM bandwidth (its own clock; does not scale with the OPP)"},
 {"accelerator", "noc_bytes_per_cycle", CFG_REAL,    "B/cycle", 0, 100000, "64", NULL, CFG_MIN_OPEN, "network-on-chip bandwidth per compute cycle"},
 {"accelerator", "vector_lanes",      CFG_INT,       "",       1, 4096,    "16", NULL, 0, "lanes of each core's vector unit (pooling, BN, activations)"},
+{"accelerator", "cost_table",        CFG_PATH_IN,   "",       0, 0,       "",  NULL, 0, "measured per-layer costs (CSV kind,index,level,time_ns,dynamic_nj,static_nj, as pesim table --csv writes) replacing the simulated table; empty = simulate"},
 {"accelerator", "ctrl_mhz",          CFG_REAL,      "MHz",    0, 100000,  "500", NULL, CFG_MIN_OPEN, "control processor clock (runs the predictor and the governor)"},
 
 {"dvfs", "opp_table",                CFG_PATH_IN,   "",       0, 0,       "",  NULL, 0, "operating-point table (INI) of the compute domain; empty = generic ladder"},
@@ -64,6 +65,7 @@ const cfg_key cfg_schema[] = {
 {"power", "ctrl_op_pj",              CFG_REAL,      "pJ",     0, BIG,     "1", NULL, 0, "control-processor operation energy at v_ref (assumed)"},
 {"power", "static_mw",               CFG_REAL,      "mW",     0, BIG,     "200", NULL, 0, "static power of the compute domain at v_ref (assumed)"},
 {"power", "static_v_exponent",       CFG_REAL,      "",       0, 10,      "3", NULL, 0, "static power scales with (V/v_ref)^exponent (assumed)"},
+{"power", "measured_table",         CFG_PATH_IN,   "",       0, 0,       "",  NULL, 0, "measured power per OPP (CSV freq_mhz,vdd_v,power_mw): static power and its voltage exponent come from a GSL fit of C_eff and leakage; empty = the keys above"},
 {"power", "gated_mw",                CFG_REAL,      "mW",     0, BIG,     "5", NULL, 0, "power of the compute domain when power-gated (assumed)"},
 
 {"workload", "arrival",              CFG_ENUM,      "",       0, 0,       "back_to_back", "back_to_back|periodic|poisson|trace", 0, "request arrival process"},

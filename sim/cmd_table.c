@@ -2,6 +2,7 @@
  * OPP table and power model, printed as a table or as the CSV a measured table is imported
  * from. */
 #include "cmds.h"
+#include "run.h"
 
 #include <getopt.h>
 #include <stddef.h>
@@ -25,48 +26,6 @@ const char table_usage[] =
     "\n"
     "Exit status: 0 ok, 1 bad input, 2 usage error, 3 internal error.\n";
 
-/* [power] keys and where they go. */
-static const struct {
-    const char *key;
-    size_t offset;
-} power_keys[] = {
-    {"v_ref_v", offsetof(pwr_params, v_ref_v)},
-    {"mac_pj", offsetof(pwr_params, mac_pj)},
-    {"sram_pj_per_byte", offsetof(pwr_params, sram_pj_per_byte)},
-    {"gbuf_pj_per_byte", offsetof(pwr_params, gbuf_pj_per_byte)},
-    {"vector_op_pj", offsetof(pwr_params, vector_op_pj)},
-    {"noc_pj_per_byte", offsetof(pwr_params, noc_pj_per_byte)},
-    {"dram_pj_per_byte", offsetof(pwr_params, dram_pj_per_byte)},
-    {"ctrl_op_pj", offsetof(pwr_params, ctrl_op_pj)},
-    {"static_mw", offsetof(pwr_params, static_mw)},
-    {"static_v_exponent", offsetof(pwr_params, static_v_exponent)},
-    {"gated_mw", offsetof(pwr_params, gated_mw)},
-};
-
-static pwr_params read_power(const cfg *c)
-{
-    pwr_params p;
-    memset(&p, 0, sizeof p);
-    for (size_t i = 0; i < sizeof power_keys / sizeof power_keys[0]; i++)
-        *(double *)((char *)&p + power_keys[i].offset) = cfg_real(c, "power", power_keys[i].key);
-    return p;
-}
-
-static acc_config read_accelerator(const cfg *c)
-{
-    return (acc_config){
-        .cores = (int)cfg_int(c, "accelerator", "cores"),
-        .pe_rows = (int)cfg_int(c, "accelerator", "pe_rows"),
-        .pe_cols = (int)cfg_int(c, "accelerator", "pe_cols"),
-        .sram_kib = (int)cfg_int(c, "accelerator", "sram_kib"),
-        .gbuf_kib = (int)cfg_int(c, "accelerator", "gbuf_kib"),
-        .dram_bytes_per_ns = cfg_real(c, "accelerator", "dram_bytes_per_ns"),
-        .noc_bytes_per_cycle = cfg_real(c, "accelerator", "noc_bytes_per_cycle"),
-        .vector_lanes = (int)cfg_int(c, "accelerator", "vector_lanes"),
-        .ctrl_mhz = cfg_real(c, "accelerator", "ctrl_mhz"),
-    };
-}
-
 /* Build the config's network, accelerator, OPP table and power model, then the table, and
  * print it. An exit status. */
 static int print_table(const cfg *c, const char *path, bool csv)
@@ -81,28 +40,14 @@ static int print_table(const cfg *c, const char *path, bool csv)
         fprintf(stderr, "%s: [network] %s\n", path, err);
         return EXIT_INPUT;
     }
-    acc_config a = read_accelerator(c);
-    pwr_params p = read_power(c);
+    acc_config a;
+    pwr_params p;
     static opp_table o; /* 4 KiB: off the stack */
-    const char *opp_path = cfg_get(c, "dvfs", "opp_table");
-    int rc = EXIT_INPUT;
     acc_table *t = NULL;
-    if (acc_config_check(&a, err, sizeof err)) {
+    int rc = run_cost_table(c, n, &o, &p, &a, &t, stderr, err, sizeof err);
+    if (rc) {
         fprintf(stderr, "%s: %s\n", path, err);
-        goto done;
-    }
-    if (*opp_path) {
-        if (opp_load(opp_path, &o, err, sizeof err)) {
-            fprintf(stderr, "%s: [dvfs] opp_table: %s\n", path, err);
-            goto done;
-        }
-    } else {
-        opp_generic(&o);
-    }
-    int brc = acc_table_build(&a, n, &o, &p, &t, err, sizeof err);
-    if (brc) {
-        fprintf(stderr, "%s: %s\n", path, err);
-        rc = brc == ACC_ENOMEM ? EXIT_INTERNAL : EXIT_INPUT;
+        rc = rc == RUN_EINTERNAL ? EXIT_INTERNAL : EXIT_INPUT;
         goto done;
     }
     if (!csv) {

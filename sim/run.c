@@ -326,21 +326,57 @@ static acc_config accel_of(const cfg *c)
                         .ctrl_mhz = cfg_real(c, "accelerator", "ctrl_mhz")};
 }
 
-static const char *const ARRIVALS[] = {"back_to_back", "periodic", "poisson", "trace"};
+/* [power] measured_table: fit C_eff and leakage, and take static power and its exponent from
+ * the fit; the fit is printed to msg. */
+static int fit_power(const char *path, pwr_params *p, FILE *msg, char *err, size_t errlen)
+{
+    double *f = NULL, *v = NULL, *w = NULL;
+    int n = 0;
+    pwr_fit_result r;
+    int rc = pwr_read_csv(path, &f, &v, &w, &n, err, errlen);
+    if (!rc) rc = pwr_fit(f, v, w, n, p->v_ref_v, &r, err, errlen);
+    free(f);
+    free(v);
+    free(w);
+    if (rc) return RUN_EINPUT;
+    p->static_mw = r.leak_mw;
+    p->static_v_exponent = r.exponent;
+    if (msg)
+        fprintf(msg,
+                "power fit of %s (%d points): C_eff = %.4g nF, leakage = %.4g mW at %.3g V, "
+                "exponent %.3g, RMS residual %.3g mW\n",
+                path, n, r.c_eff_nf, r.leak_mw, p->v_ref_v, r.exponent, r.rms_mw);
+    return RUN_OK;
+}
 
-/* Builds the cost table of n and the executor of the configured governor and workload. */
-static int hw_open(hw *h, const cfg *c, const net *n, bool full_des, char *err, size_t errlen)
+int run_cost_table(const cfg *c, const net *n, opp_table *o, pwr_params *p, acc_config *a,
+                   acc_table **t, FILE *msg, char *err, size_t errlen)
 {
     const char *opp_path = cfg_get(c, "dvfs", "opp_table");
     if (opp_path && *opp_path) {
-        if (opp_load(opp_path, &h->opp, err, errlen)) return RUN_EINPUT;
+        if (opp_load(opp_path, o, err, errlen)) return RUN_EINPUT;
     } else {
-        opp_generic(&h->opp);
+        opp_generic(o);
     }
-    h->pw = power_of(c);
-    h->ac = accel_of(c);
-    if (acc_config_check(&h->ac, err, errlen)) return RUN_EINPUT;
-    if (acc_table_build(&h->ac, n, &h->opp, &h->pw, &h->table, err, errlen)) return RUN_EINPUT;
+    *p = power_of(c);
+    *a = accel_of(c);
+    const char *measured = cfg_get(c, "power", "measured_table");
+    if (measured && *measured && fit_power(measured, p, msg, err, errlen)) return RUN_EINPUT;
+    if (acc_config_check(a, err, errlen)) return RUN_EINPUT;
+    const char *costs = cfg_get(c, "accelerator", "cost_table");
+    int rc = costs && *costs ? acc_table_import_csv(costs, n, o, p, a->ctrl_mhz, t, err, errlen)
+                             : acc_table_build(a, n, o, p, t, err, errlen);
+    return rc == ACC_ENOMEM ? RUN_EINTERNAL : rc ? RUN_EINPUT : RUN_OK;
+}
+
+static const char *const ARRIVALS[] = {"back_to_back", "periodic", "poisson", "trace"};
+
+/* Builds the cost table of n and the executor of the configured governor and workload. */
+static int hw_open(hw *h, const cfg *c, const net *n, bool full_des, FILE *msg, char *err,
+                   size_t errlen)
+{
+    int rc = run_cost_table(c, n, &h->opp, &h->pw, &h->ac, &h->table, msg, err, errlen);
+    if (rc) return rc;
     int kind = gov_by_name(cfg_get(c, "dvfs", "governor"));
     gov_config g = {.kind = (gov_kind)kind,
                     .static_level = (int)cfg_int(c, "dvfs", "level"),
@@ -692,7 +728,7 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     pol_config pc;
     if (!rc) rc = make_policy(c, &s, coarse, &pc, err, errlen);
     hw h = {0};
-    if (!rc && s.net) rc = hw_open(&h, c, s.net, o->full_des, err, errlen);
+    if (!rc && s.net) rc = hw_open(&h, c, s.net, o->full_des, o->progress, err, errlen);
     const char *log = cfg_get(c, "experiment", "log");
     h.log_segments = !strcmp(log, "all");
     if (!rc && !s.net && o->progress)

@@ -10,8 +10,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "acc.h"
 #include "cfg.h"
 #include "db.h"
+#include "net.h"
+#include "opp.h"
+#include "pwr.h"
 
 /* Status codes; 0 is success. */
 enum run_status {
@@ -52,5 +56,12 @@ typedef struct run_stats {
 /* Runs the experiment c describes (c must have no errors). 0 ok (also when skipped: see
  * st->outcome), else a negative run_status with a one-line message in err. */
 int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t errlen);
+
+/* The OPP table ([dvfs] opp_table, or the generic ladder), power parameters ([power]; with a
+ * measured_table, static power and its exponent from a GSL fit, printed to msg) and accelerator
+ * ([accelerator]) of c, and the per-layer cost table of n on them: simulated at tile level, or
+ * read from [accelerator] cost_table. RUN_OK or a negative run_status with a message in err. */
+int run_cost_table(const cfg *c, const net *n, opp_table *o, pwr_params *p, acc_config *a,
+                   acc_table **t, FILE *msg, char *err, size_t errlen);
 
 #endif /* PESIM_RUN_H */

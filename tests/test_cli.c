@@ -506,6 +506,42 @@ static void test_trace_run_train(void **state)
     assert_int_equal(R.status, 2);
 }
 
+/* pesim table: the simulated table, its CSV read back as a measured table, a power fit. */
+static void test_table(void **state)
+{
+    (void)state;
+    const char *cfgfile = SRC "/configs/nets/vgg19-w4-32x32x1.ini";
+    char csv[] = "/tmp/pesim-cli-costs-XXXXXX", pw[] = "/tmp/pesim-cli-power-XXXXXX";
+    int fd = mkstemp(csv);
+    assert_true(fd >= 0);
+    run(&R, (const char *[]){"table", "--csv", cfgfile, NULL});
+    assert_int_equal(R.status, 0);
+    assert_int_equal(write(fd, R.out, strlen(R.out)), (ssize_t)strlen(R.out));
+    close(fd);
+    char *simulated = strdup(R.out);
+    char set[128];
+    snprintf(set, sizeof set, "accelerator.cost_table=%s", csv);
+    run(&R, (const char *[]){"table", "--csv", "-s", set, cfgfile, NULL});
+    assert_int_equal(R.status, 0);
+    assert_string_equal(R.out, simulated); /* the CSV reads back to the same table */
+    free(simulated);
+    fd = mkstemp(pw);
+    assert_true(fd >= 0);
+    const char *points = "freq_mhz,vdd_v,power_mw\n200,0.6,60\n400,0.7,150\n600,0.8,290\n"
+                         "800,0.9,480\n1000,1.0,740\n";
+    assert_int_equal(write(fd, points, strlen(points)), (ssize_t)strlen(points));
+    close(fd);
+    snprintf(set, sizeof set, "power.measured_table=%s", pw);
+    run(&R, (const char *[]){"table", "-s", set, cfgfile, NULL});
+    assert_int_equal(R.status, 0);
+    assert_non_null(strstr(R.err, "power fit of"));
+    assert_non_null(strstr(R.err, "RMS residual"));
+    run(&R, (const char *[]){"table", "-s", "accelerator.cores=0", cfgfile, NULL});
+    assert_int_equal(R.status, 1);
+    unlink(csv);
+    unlink(pw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_net_info),
         cmocka_unit_test(test_model_info_errors),
         cmocka_unit_test(test_infer_usage),
+        cmocka_unit_test(test_table),
         cmocka_unit_test_setup_teardown(test_infer_bad_input, infer_setup, infer_teardown),
         cmocka_unit_test_setup_teardown(test_infer_run, infer_setup, infer_teardown),
         cmocka_unit_test_setup_teardown(test_trace_run_train, infer_setup, infer_teardown),
