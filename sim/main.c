@@ -688,6 +688,7 @@ static const command commands[] = {
      sweep_usage},
     {"merge", cmd_merge, "merge result databases (e.g. the shards of a sweep) into one",
      merge_usage},
+    {"report", cmd_report, "figures and the headline table from result databases", report_usage},
     {"run", cmd_run, "run an experiment config into its result database", run_usage},
     {"table", cmd_table, "per-layer cycles, time and energy of a network on the accelerator",
      table_usage},
