@@ -130,7 +130,7 @@ def main():
         with open(ini, "w") as f:
             f.write(f"include = {os.path.join(REPO, 'configs', 'paper', 'common.ini')}\n"
                     f"include = {os.path.join(REPO, 'configs', 'nets', 'vgg19-w4-32x32x1.ini')}\n"
-                    f"[experiment]\ntrace = {trace}\ndata = fashion-mnist\nout = {db}\n")
+                    f"[experiment]\ntrace = {trace}\ndata = fashion-mnist\nout = {db}\nlog = all\n")
         for pt in grid():
             cmd = [pesim, "run", "-q", ini]
             for s in pt:

@@ -361,9 +361,7 @@ static int check_value(const cfg_key *k, const char *v, char *msg, size_t len)
     }
     case CFG_PATH:
         return 0;
-    case CFG_PATH_IN:
-        if (*v && !is_regular_file(v, why, sizeof why))
-            return snprintf(msg, len, "'%s': %s", v, why), -1;
+    case CFG_PATH_IN: /* existence is checked by cfg_finish, after overrides */
         return 0;
     case CFG_SHAPE: {
         long long d[3];
@@ -1002,6 +1000,16 @@ int cfg_finish(cfg *c)
         else
             snprintf(loc, sizeof loc, "%s", c->nfiles ? c->files[0] : "(no config file)");
         add_error(c, "%s: missing required key '%s' in [%s]", loc, k->key, k->section);
+    }
+    /* input files must exist; checked once every file and override is in, so that -s can
+     * point a config at another file */
+    for (size_t i = 0; i < cfg_schema_len; i++) {
+        const cfg_key *k = &cfg_schema[i];
+        const char *v = c->vals[i].text;
+        char why[MSG_LEN];
+        if (k->type != CFG_PATH_IN || !v || !*v || is_regular_file(v, why, sizeof why)) continue;
+        key_loc(c, k->section, k->key, loc, sizeof loc);
+        add_error(c, "%s: [%s] %s: '%s': %s", loc, k->section, k->key, v, why);
     }
     if (*cfg_get(c, "experiment", "model") && *cfg_get(c, "experiment", "trace")) {
         key_loc(c, "experiment", "trace", loc, sizeof loc);
