@@ -24,76 +24,26 @@
 #include "run.h"
 #include "train.h"
 
-enum { N_SAMPLES = 70, SIDE = 28, CLASSES = 10 };
+#include "fixture.h"
 
-static char dir[64]; /* the fixture directory */
-static char model_path[128], trace_path[128], data_path[128];
+enum { N_SAMPLES = FIXTURE_SAMPLES, CLASSES = FIXTURE_CLASSES };
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static fixture F; /* the tiny model, its dataset and its trace (fixture.h) */
+#define dir        F.dir
+#define model_path F.model
+#define trace_path F.trace
+#define data_path  F.data
 
-/* A random-weight VGG-19 at width 1/16 whose thresholds are the rule's own over the fixture,
- * scaled per exit so that exits fire at different depths; the dataset as gzip IDX files. */
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/pesim_run_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(model_path, sizeof model_path, "%s/tiny.model", dir);
-    snprintf(trace_path, sizeof trace_path, "%s/tiny.trace", dir);
-    snprintf(data_path, sizeof data_path, "%s/data", dir);
-    assert_int_equal(mkdir(data_path, 0700), 0);
-    uint8_t px[N_SAMPLES * SIDE * SIDE], lab[N_SAMPLES];
-    uint64_t s = 5;
-    for (int i = 0; i < N_SAMPLES; i++) {
-        lab[i] = (uint8_t)(rng_next(&s) % CLASSES);
-        for (int p = 0; p < SIDE * SIDE; p++)
-            px[i * SIDE * SIDE + p] = (uint8_t)((rng_next(&s) % 64) + 24 * lab[i]);
-    }
-    char p1[160], p2[160], err[256];
-    for (int split = 0; split < 2; split++) {
-        snprintf(p1, sizeof p1, "%s/%s", data_path, split ? DATA_TEST_IMAGES : DATA_TRAIN_IMAGES);
-        snprintf(p2, sizeof p2, "%s/%s", data_path, split ? DATA_TEST_LABELS : DATA_TRAIN_LABELS);
-        assert_int_equal(
-            data_write_idx_images(p1, px, N_SAMPLES, SIDE, SIDE, true, err, sizeof err), 0);
-        assert_int_equal(data_write_idx_labels(p2, lab, N_SAMPLES, true, err, sizeof err), 0);
-    }
-    net *n = NULL;
-    assert_int_equal(net_build(&n, "vgg19", 0.0625, 32, 32, 1, CLASSES, err, sizeof err), 0);
-    float **p = NULL;
-    assert_int_equal(model_init_random(n, 11, &p, err, sizeof err), 0);
-    data_set ds;
-    assert_int_equal(data_load(&ds, "mnist", "test", data_path, 32, err, sizeof err), 0);
-    double thr[32];
-    assert_int_equal(
-        train_thresholds(n, (const float *const *)p, &ds, N_SAMPLES, 16, thr, err, sizeof err), 0);
-    for (int l = 0; l < net_exit_count(n); l++) thr[l] *= 1.0 + 0.04 * (double)(20 - l);
-    assert_int_equal(model_save(model_path, n, (const float *const *)p, thr, NULL, NULL, NULL, 0,
-                                err, sizeof err),
-                     0);
-    model *m = NULL;
-    assert_int_equal(model_load(model_path, &m, err, sizeof err), 0);
-    assert_int_equal(record_trace(m, model_path, &ds, "mnist", "test", 0, N_SAMPLES, trace_path,
-                                  NULL, false, err, sizeof err),
-                     0);
-    model_free(m);
-    data_free(&ds);
-    model_free_params(p, net_tensor_count(n));
-    net_free(n);
-    return 0;
+    return fixture_make(&F, "/tmp/pesim_run_XXXXXX");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fixture_remove(&F);
 }
 
 /* A config for a run from the model (functional) or the trace into db. extra: more lines. */
