@@ -104,7 +104,7 @@ typedef struct grad_adam {
 /* One Adam step (step counts from 1) over count parameters: g' = g + wd·p,
  * m = β1·m + (1 − β1)·g', v = β2·v + (1 − β2)·g'², p −= lr·(m/(1 − β1^step)) /
  * (sqrt(v/(1 − β2^step)) + eps). m and v start at zero. */
-void grad_adam_step(const grad_adam *h, long step, size_t count, float *p, const float *g,
-                    float *m, float *v);
+void grad_adam_step(const grad_adam *h, long step, size_t count, float *p, const float *g, float *m,
+                    float *v);
 
 #endif /* PESIM_GRAD_H */

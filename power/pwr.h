@@ -20,7 +20,7 @@ typedef struct pwr_params {
     double ctrl_op_pj;       /* control processor; scaled like the core domain */
     double static_mw;        /* compute-domain static power at v_ref */
     double static_v_exponent;
-    double gated_mw;         /* power-gated compute domain */
+    double gated_mw; /* power-gated compute domain */
 } pwr_params;
 
 /* Actions a piece of work performs. */

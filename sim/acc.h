@@ -78,9 +78,8 @@ int acc_table_from_costs(const net *n, const opp_table *o, const pwr_params *p, 
                          size_t errlen);
 /* A measured table from CSV "kind,index,level,time_ns,dynamic_nj,static_nj" (kind op|head,
  * index the op or exit index; every (kind, index, level) exactly once). */
-int acc_table_import_csv(const char *path, const net *n, const opp_table *o,
-                         const pwr_params *p, double ctrl_mhz, acc_table **out, char *err,
-                         size_t errlen);
+int acc_table_import_csv(const char *path, const net *n, const opp_table *o, const pwr_params *p,
+                         double ctrl_mhz, acc_table **out, char *err, size_t errlen);
 void acc_table_free(acc_table *t);
 
 const acc_cost *acc_op(const acc_table *t, int op, int level);     /* NULL when out of range */

@@ -42,7 +42,7 @@ typedef enum gov_kind {
     GOV_COUNT
 } gov_kind;
 
-const char *gov_name(gov_kind k); /* "paper"; "?" when out of range */
+const char *gov_name(gov_kind k);  /* "paper"; "?" when out of range */
 int gov_by_name(const char *name); /* -1 when unknown */
 
 typedef struct gov_config {
@@ -50,7 +50,7 @@ typedef struct gov_config {
     int static_level;           /* for static */
     double extra_transition_ns; /* [dvfs] transition_ns, added to the OPP table's own */
     double extra_transition_nj;
-    double deadline_ns;         /* 0: the classic network's latency at f_max */
+    double deadline_ns; /* 0: the classic network's latency at f_max */
 } gov_config;
 
 /* Request arrival processes ([workload]). */
@@ -68,9 +68,9 @@ double arrivals_next_ns(arrivals *a, double prev_finish_ns);
  * valid until the next exec_inference. */
 typedef struct exec_result {
     double arrival_ns, start_ns, finish_ns;
-    double latency_ns;  /* finish − arrival */
-    double energy_nj;   /* sum of the segments' energy (idle before the start included) */
-    bool deadline_met;  /* latency <= deadline */
+    double latency_ns; /* finish − arrival */
+    double energy_nj;  /* sum of the segments' energy (idle before the start included) */
+    bool deadline_met; /* latency <= deadline */
     int n_segments;
     const db_segment *segments; /* run_id and sample left 0: the caller fills them */
     int n_transitions;
@@ -85,7 +85,7 @@ int exec_new(const net *n, const acc_table *t, const opp_table *o, const pwr_par
              const gov_config *g, bool full_des, const acc_config *a, exec **out, char *err,
              size_t errlen);
 void exec_free(exec *x);
-double exec_classic_ns(const exec *x); /* whole backbone at the fastest level */
+double exec_classic_ns(const exec *x);  /* whole backbone at the fastest level */
 double exec_deadline_ns(const exec *x); /* the deadline every request gets */
 /* Plays one inference arriving at arrival_ns: the policy's evaluated exits in order
  * (o->evals, with predicted jumps and predictor ops), the final classifier when o->exit_layer
