@@ -66,16 +66,22 @@ static cfg *make_cfg(bool from_trace, const char *db_name, const char *extra)
     return c;
 }
 
-static run_stats run_ok(bool from_trace, const char *db_name, const char *extra, bool force)
+static run_stats run_full(bool from_trace, const char *db_name, const char *extra, bool force,
+                          bool full_des)
 {
     cfg *c = make_cfg(from_trace, db_name, extra);
-    run_opts o = {.force = force, .version = "test"};
+    run_opts o = {.force = force, .full_des = full_des, .version = "test"};
     run_stats st;
     char err[512] = "";
     int rc = run_config(c, &o, &st, err, sizeof err);
     if (rc) fail_msg("run: %s", err);
     cfg_free(c);
     return st;
+}
+
+static run_stats run_ok(bool from_trace, const char *db_name, const char *extra, bool force)
+{
+    return run_full(from_trace, db_name, extra, force, false);
 }
 
 /* A run expected to fail: extra config lines, then one -s style override (either may be NULL). */
@@ -271,13 +277,37 @@ static void test_bad_configs(void **state)
     assert_non_null(strstr(err, "/nonexistent"));
 }
 
+/* Re-simulating every layer of every inference at tile level (--full-des) gives exactly the
+ * latency, energy, segments and transitions of the per-layer table, on a real run. */
+static void test_full_des_equals_table(void **state)
+{
+    (void)state;
+    const char *extra = "[exit]\npolicy = predictive\nbeta = 1\n[dvfs]\ngovernor = paper";
+    run_full(true, "tab.db", extra, false, false);
+    run_full(true, "des.db", extra, false, true);
+    const char *sqls[] = {INF_SQL,
+                          "SELECT sample, seq, kind, first_layer, last_layer, opp, time_ns,"
+                          " compute_nj, memory_nj, static_nj FROM segments ORDER BY sample, seq",
+                          "SELECT sample, seq, at_ns, from_opp, to_opp, latency_ns, energy_nj"
+                          " FROM dvfs_transitions ORDER BY sample, seq"};
+    for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+        char *a = dump("tab.db", sqls[i]), *b = dump("des.db", sqls[i]);
+        assert_true(strlen(a) > 10);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+    }
+    /* the latency and energy are there */
+    assert_true(query("tab.db", "SELECT COUNT(*) FROM inferences WHERE latency_ns > 0 AND"
+                                " energy_nj > 0") == N_SAMPLES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_functional_equals_trace),
-        cmocka_unit_test(test_policy_invariants),
-        cmocka_unit_test(test_lifecycle_and_determinism),
-        cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_functional_equals_trace),   cmocka_unit_test(test_policy_invariants),
+        cmocka_unit_test(test_lifecycle_and_determinism), cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_full_des_equals_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
