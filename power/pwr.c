@@ -46,6 +46,7 @@ pwr_energy pwr_energy_of(const pwr_params *p, const pwr_counts *c, double vdd_v,
         double dram_pj = (double)c->dram_bytes * p->dram_pj_per_byte;
         e.compute_nj = s * compute_pj * NJ_PER_PJ;
         e.memory_nj = (s * core_mem_pj + dram_pj) * NJ_PER_PJ;
+        e.dram_nj = dram_pj * NJ_PER_PJ;
     }
     e.static_nj = pwr_static_mw(p, vdd_v) * time_ns * NJ_PER_MW_NS;
     e.total_nj = e.compute_nj + e.memory_nj + e.static_nj;

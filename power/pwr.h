@@ -32,6 +32,7 @@ typedef struct pwr_counts {
 typedef struct pwr_energy {
     double compute_nj; /* MACs, vector ops and control ops */
     double memory_nj;  /* SRAM, global buffer, NoC and DRAM bytes */
+    double dram_nj;    /* the DRAM part of memory_nj */
     double static_nj;  /* static power over the work's duration */
     double total_nj;
 } pwr_energy;

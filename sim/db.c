@@ -95,6 +95,7 @@ static const char DB_SCHEMA_SQL[] =
     " memory_nj REAL NOT NULL,"
     " static_nj REAL NOT NULL,"
     " energy_nj REAL NOT NULL,"
+    " dram_nj REAL NOT NULL,"
     " PRIMARY KEY (run_id, sample, seq)"
     ") STRICT, WITHOUT ROWID;"
     "CREATE TABLE dvfs_transitions ("
@@ -171,7 +172,7 @@ static const char DB_SCHEMA_SQL[] =
     " SELECT run_id, exit_layer, COUNT(*) AS n FROM inferences GROUP BY run_id, exit_layer;"
     "CREATE VIEW time_split AS"
     " SELECT run_id, kind, TOTAL(time_ns) AS time_ns, TOTAL(compute_nj) AS compute_nj,"
-    " TOTAL(memory_nj) AS memory_nj, TOTAL(static_nj) AS static_nj,"
+    " TOTAL(memory_nj) AS memory_nj, TOTAL(dram_nj) AS dram_nj, TOTAL(static_nj) AS static_nj,"
     " TOTAL(energy_nj) AS energy_nj"
     " FROM segments GROUP BY run_id, kind;";
 
@@ -212,7 +213,7 @@ static const struct {
     [ST_EXIT_EVAL] = {"INSERT INTO exit_evals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                       "add to exit_evals"},
     [ST_SEGMENT] = {"INSERT INTO segments VALUES "
-                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     "add to segments"},
     [ST_DVFS] = {"INSERT INTO dvfs_transitions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                  "add to dvfs_transitions"},
@@ -673,6 +674,7 @@ int db_add_segment(db *d, const db_segment *r)
     rc |= sqlite3_bind_double(s, 13, r->static_nj);
     /* Stored total in a fixed order, so it is bit-identical across runs. */
     rc |= sqlite3_bind_double(s, 14, (r->compute_nj + r->memory_nj) + r->static_nj);
+    rc |= sqlite3_bind_double(s, 15, r->dram_nj);
     if (rc != SQLITE_OK) return bind_failed(d, ST_SEGMENT);
     return add_bound(d, ST_SEGMENT);
 }

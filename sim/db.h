@@ -110,6 +110,7 @@ typedef struct db_segment {
     int32_t opp; /* OPP index */
     double freq_mhz, vdd_v, time_ns;
     double compute_nj, memory_nj, static_nj; /* energy by part; energy_nj is their sum */
+    double dram_nj;                          /* the DRAM part of memory_nj */
 } db_segment;
 
 /* One row of `dvfs_transitions`. */

@@ -598,7 +598,7 @@ static const acc_cost *work_cost(exec *x, int op, int exit, int *rc)
 
 /* Appends a segment at `level` (the caps bound every valid outcome) and advances the clock. */
 static void seg_push(exec *x, const char *kind, int first, int last, int level, double time_ns,
-                     double compute_nj, double memory_nj, double static_nj)
+                     double compute_nj, double memory_nj, double static_nj, double dram_nj)
 {
     const opp_level *lv = &x->o->levels[level];
     x->seg[x->n_seg] = (db_segment){.seq = x->n_seg,
@@ -611,7 +611,8 @@ static void seg_push(exec *x, const char *kind, int first, int last, int level, 
                                     .time_ns = time_ns,
                                     .compute_nj = compute_nj,
                                     .memory_nj = memory_nj,
-                                    .static_nj = static_nj};
+                                    .static_nj = static_nj,
+                                    .dram_nj = dram_nj};
     x->n_seg++;
     x->busy_ns += time_ns;
     x->energy_nj += (compute_nj + memory_nj) + static_nj;
@@ -621,7 +622,7 @@ static void seg_push(exec *x, const char *kind, int first, int last, int level, 
 static int run_ops(exec *x, int first, int last)
 {
     if (last < first) return GOV_OK;
-    double t = 0.0, c = 0.0, m = 0.0, s = 0.0;
+    double t = 0.0, c = 0.0, m = 0.0, s = 0.0, dr = 0.0;
     int rc = GOV_OK;
     for (int op = first; op <= last; op++) {
         const acc_cost *k = work_cost(x, op, -1, &rc);
@@ -630,8 +631,9 @@ static int run_ops(exec *x, int first, int last)
         c += k->energy.compute_nj;
         m += k->energy.memory_nj;
         s += k->energy.static_nj;
+        dr += k->energy.dram_nj;
     }
-    seg_push(x, "backbone", first, last, x->level, t, c, m, s);
+    seg_push(x, "backbone", first, last, x->level, t, c, m, s, dr);
     return GOV_OK;
 }
 
@@ -641,7 +643,7 @@ static int run_head(exec *x, int exit)
     const acc_cost *k = work_cost(x, 0, exit, &rc);
     if (!k) return rc;
     seg_push(x, "exit", exit, exit, x->level, k->time_ns, k->energy.compute_nj, k->energy.memory_nj,
-             k->energy.static_nj);
+             k->energy.static_nj, k->energy.dram_nj);
     return GOV_OK;
 }
 
@@ -652,7 +654,7 @@ static double run_predictor(exec *x, int exit, uint64_t ops)
     acc_cost k = acc_ctrl(x->t, ops);
     double wait_nj = pwr_idle_nj(x->p, x->o->levels[x->level].vdd_v, k.time_ns, 0);
     seg_push(x, "predictor", exit, exit, x->level, k.time_ns, k.energy.compute_nj,
-             k.energy.memory_nj, k.energy.static_nj + wait_nj);
+             k.energy.memory_nj, k.energy.static_nj + wait_nj, k.energy.dram_nj);
     return k.time_ns;
 }
 
@@ -670,7 +672,7 @@ static void switch_to(exec *x, int to, int layer)
                                .latency_ns = x->switch_ns,
                                .energy_nj = x->switch_nj};
     x->n_tr++;
-    seg_push(x, "dvfs", layer, layer, to, x->switch_ns, x->switch_nj, 0.0, 0.0);
+    seg_push(x, "dvfs", layer, layer, to, x->switch_ns, x->switch_nj, 0.0, 0.0, 0.0);
     x->level = to;
 }
 
@@ -729,7 +731,7 @@ int exec_inference(exec *x, const pol_outcome *o, int true_first, double arrival
     if (start > x->free_ns) {
         double idle_ns = start - x->free_ns;
         seg_push(x, "idle", NO_LAYER, NO_LAYER, x->level, idle_ns, 0.0, 0.0,
-                 pwr_idle_nj(x->p, x->o->levels[x->level].vdd_v, idle_ns, gv->gated_idle));
+                 pwr_idle_nj(x->p, x->o->levels[x->level].vdd_v, idle_ns, gv->gated_idle), 0.0);
     }
     x->start_ns = start;
     x->wait_ns = start - arrival_ns;

@@ -111,6 +111,8 @@ static void test_energy_at_half_vref(void **state)
     pwr_counts dram = {.dram_bytes = 1000};
     double at_ref = pwr_energy_of(&p, &dram, 0.9, 0).total_nj;
     assert_close(at_ref, 160.0, REL_EXACT);
+    assert_close(pwr_energy_of(&p, &dram, 0.45, 0).dram_nj, 160.0, REL_EXACT); /* all of it DRAM */
+    assert_close(e.dram_nj, 0.640, REL_EXACT); /* SMALL's 4 DRAM bytes, unscaled, in memory_nj */
     assert_true(pwr_energy_of(&p, &dram, 0.45, 0).total_nj == at_ref);
     assert_true(pwr_energy_of(&p, &dram, 1.3, 0).total_nj == at_ref);
 

@@ -297,6 +297,9 @@ static void test_full_des_equals_table(void **state)
         free(a);
         free(b);
     }
+    /* the DRAM part of the memory energy: present, never more than the whole */
+    assert_true(query("tab.db", "SELECT COUNT(*) FROM segments WHERE dram_nj > memory_nj") == 0);
+    assert_true(query("tab.db", "SELECT SUM(dram_nj) > 0 FROM segments") == 1);
     /* the latency and energy are there */
     assert_true(query("tab.db", "SELECT COUNT(*) FROM inferences WHERE latency_ns > 0 AND"
                                 " energy_nj > 0") == N_SAMPLES);
