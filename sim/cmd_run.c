@@ -97,9 +97,12 @@ int cmd_run(int argc, char **argv)
                st.outcome == DB_RUN_REDO     ? ", redone after an interrupted run"
                : st.outcome == DB_RUN_FORCED ? ", forced"
                                              : "");
-        printf("accuracy %.2f%%, computation %.2f%% of the classic network, %.2f exits "
-               "evaluated per sample",
-               PERCENT * st.accuracy, PERCENT * st.rel_computation, st.exit_evals);
+        printf("accuracy %.2f%%, ", PERCENT * st.accuracy);
+        if (isnan(st.rel_computation))
+            printf("computation unknown (no MAC counts)");
+        else
+            printf("computation %.2f%% of the classic network", PERCENT * st.rel_computation);
+        printf(", %.2f exits evaluated per sample", st.exit_evals);
         if (!isnan(st.hit_rate)) printf(", prediction hit rate %.2f%%", PERCENT * st.hit_rate);
         printf("\n");
         if (!isnan(st.mean_energy_nj))

@@ -25,6 +25,8 @@
 #define MAX_COARSE   256
 #define MAX_KERNEL   POL_MAX_KERNEL
 #define PARAM_MAX    64
+#define KEY_NAME_MAX 32  /* longest [exit] key name looked up for an error location */
+#define ERR_LOC_MAX  512 /* longest "FILE:LINE" of an error location */
 static const double PROGRESS_PERIOD_S = 0.5;
 
 /* ---- exit sources ---- */
@@ -489,6 +491,26 @@ static int coarse_list(const cfg *c, const source *s, int *out, int *n, char *er
     return RUN_OK;
 }
 
+/* Prefix an "[exit] KEY ..." message of pol_config_check with where KEY was set ("FILE:LINE"
+ * or "-s exit.KEY"), so that the one-line error names the config that holds the bad value. */
+static void locate_exit_error(const cfg *c, char *err, size_t errlen)
+{
+    static const char prefix[] = "[exit] ";
+    char key[KEY_NAME_MAX], where[ERR_LOC_MAX], msg[ERR_LOC_MAX + 512];
+    if (strncmp(err, prefix, sizeof prefix - 1)) return;
+    size_t n = strcspn(err + sizeof prefix - 1, " :=");
+    if (n == 0 || n >= sizeof key) return;
+    memcpy(key, err + sizeof prefix - 1, n);
+    key[n] = '\0';
+    const char *origin = cfg_origin(c, "exit", key, where, sizeof where);
+    if (!strcmp(origin, "default") || !strcmp(origin, "unknown")) return;
+    if (!strcmp(origin, "-s"))
+        snprintf(msg, sizeof msg, "-s exit.%s: %s", key, err);
+    else
+        snprintf(msg, sizeof msg, "%s: %s", origin, err);
+    snprintf(err, errlen, "%s", msg);
+}
+
 static int make_policy(const cfg *c, const source *s, int *coarse, pol_config *pc, char *err,
                        size_t errlen)
 {
@@ -511,7 +533,9 @@ static int make_policy(const cfg *c, const source *s, int *coarse, pol_config *p
         if (rc) return rc;
         pc->coarse = coarse;
     }
-    return pol_config_check(pc, err, errlen) ? RUN_EINPUT : RUN_OK;
+    if (!pol_config_check(pc, err, errlen)) return RUN_OK;
+    locate_exit_error(c, err, errlen);
+    return RUN_EINPUT;
 }
 
 /* Records every effective parameter, then the run's derived facts under "run.". */
