@@ -610,24 +610,36 @@ static void test_sweep_killed(void **state)
     snprintf(killed_db, sizeof killed_db, "%s/sweep.db", killed);
     snprintf(whole_db, sizeof whole_db, "%s/sweep.db", whole);
 
-    int fds[2];
-    pid_t pid = start(killed, (const char *[]){"sweep", "-j", "1", cfg_path, NULL}, fds);
-    struct timespec t0, now, nap = {0, POLL_US * 1000L};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    long long seen = -1;
-    for (;;) {
-        seen = done_runs(killed_db);
-        if (seen >= KILL_AFTER) break;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec > KILL_WAIT_S) break;
-        nanosleep(&nap, NULL);
+    /* killed three times, each time once more runs are done and then a few hundred
+     * microseconds later, so that the kill lands inside a run; every run that is done is done
+     * exactly once in between */
+    static const long long kill_at[] = {KILL_AFTER, KILL_AFTER + 4, KILL_AFTER + 10};
+    long long before = 0;
+    for (size_t k = 0; k < sizeof kill_at / sizeof kill_at[0]; k++) {
+        int fds[2];
+        pid_t pid = start(killed, (const char *[]){"sweep", "-j", "1", cfg_path, NULL}, fds);
+        struct timespec t0, now, nap = {0, POLL_US * 1000L};
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        long long seen = -1;
+        for (;;) {
+            seen = done_runs(killed_db);
+            if (seen >= kill_at[k]) break;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - t0.tv_sec > KILL_WAIT_S) break;
+            nanosleep(&nap, NULL);
+        }
+        struct timespec late = {0, (long)(100 + 150 * k) * 1000L};
+        nanosleep(&late, NULL);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        finish(pid, fds, &R);
+        assert_int_equal(R.status, 128 + SIGKILL);
+        assert_true(seen >= kill_at[k]);
+        before = done_runs(killed_db);
+        assert_true(before < KILL_POINTS); /* it was killed mid-sweep */
+        assert_int_equal(query_int(killed_db, "SELECT count(*) FROM (SELECT config_sha256 FROM"
+                                              " runs GROUP BY config_sha256 HAVING count(*) > 1)"),
+                         0);
     }
-    assert_int_equal(kill(pid, SIGKILL), 0);
-    finish(pid, fds, &R);
-    assert_int_equal(R.status, 128 + SIGKILL);
-    assert_true(seen >= KILL_AFTER);
-    long long before = done_runs(killed_db);
-    assert_true(before < KILL_POINTS); /* it was killed mid-sweep */
 
     pesim(killed, (const char *[]){"sweep", "-j", "1", cfg_path, NULL});
     if (R.status) fail_msg("%s", R.err);
