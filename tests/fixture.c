@@ -1,6 +1,7 @@
 /* Shared test fixture (fixture.h): a tiny model, its dataset and its trace in a temp dir. */
 #include "fixture.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +90,29 @@ int fixture_remove(const fixture *f)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+float fx_rnd(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (float)((double)(z >> 11) * 0x1.0p-52 - 1.0);
+}
+
+float *fx_rnd_array(size_t count, float scale, uint64_t *state)
+{
+    float *x = malloc((count ? count : 1) * sizeof *x);
+    if (!x) abort();
+    for (size_t i = 0; i < count; i++) x[i] = scale * fx_rnd(state);
+    return x;
+}
+
+float *fx_nan_array(size_t count)
+{
+    float *x = malloc((count ? count : 1) * sizeof *x);
+    if (!x) abort();
+    for (size_t i = 0; i < count; i++) x[i] = NAN;
+    return x;
 }

@@ -16,6 +16,8 @@
 
 #include "grad.h"
 
+#include "fixture.h"
+
 /* Closeness: max over elements of |got − ref| / max(1, |ref|). The forwards are checked to
  * FWD_TOL (float kernels against double loops); gradients to GRAD_TOL, which leaves room for the
  * float rounding of sums over a few hundred products, while a wrong index or a missing term
@@ -32,34 +34,6 @@ static const uint64_t TEST_SEED = 0x6a7d5eed4321ULL;
 static const float BN_EPS = 1e-5f;
 
 /* ---- helpers ---- */
-
-/* splitmix64 (Steele, Lea, Flood 2014) mapped to a float in [-1, 1). */
-static float rnd(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (float)((double)(z >> 11) * 0x1.0p-52 - 1.0);
-}
-
-/* count floats, exactly sized so that ASan catches any overrun, filled in [-scale, scale). */
-static float *rnd_array(size_t count, float scale, uint64_t *state)
-{
-    float *x = malloc((count ? count : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++) x[i] = scale * rnd(state);
-    return x;
-}
-
-/* count floats set to NaN, so that a workspace read before it is written spoils the result. */
-static float *nan_array(size_t count)
-{
-    float *x = malloc((count ? count : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++) x[i] = NAN;
-    return x;
-}
 
 static float *copy_floats(const float *src, size_t count)
 {
@@ -230,12 +204,12 @@ static void check_conv(const kern_conv2d_desc *d, uint64_t *rng)
 {
     const size_t in = conv_in_count(d), wn = conv_w_count(d), out = conv_out_count(d);
     const size_t cout = (size_t)d->c_out, wsn = grad_conv2d_workspace_floats(d);
-    float *x = rnd_array(in, 1.0f, rng), *w = rnd_array(wn, 1.0f, rng);
-    float *bias = rnd_array(cout, 1.0f, rng), *dy = rnd_array(out, 1.0f, rng);
-    float *dx0 = rnd_array(in, 1.0f, rng), *dw0 = rnd_array(wn, 1.0f, rng);
-    float *db0 = rnd_array(cout, 1.0f, rng);
+    float *x = fx_rnd_array(in, 1.0f, rng), *w = fx_rnd_array(wn, 1.0f, rng);
+    float *bias = fx_rnd_array(cout, 1.0f, rng), *dy = fx_rnd_array(out, 1.0f, rng);
+    float *dx0 = fx_rnd_array(in, 1.0f, rng), *dw0 = fx_rnd_array(wn, 1.0f, rng);
+    float *db0 = fx_rnd_array(cout, 1.0f, rng);
     float *dx = copy_floats(dx0, in), *dw = copy_floats(dw0, wn), *db = copy_floats(db0, cout);
-    float *ws = nan_array(wsn);
+    float *ws = fx_nan_array(wsn);
 
     double *xd = to_double(x, in), *wd = to_double(w, wn), *bd = to_double(bias, cout);
     double *rd = to_double(dy, out), *yd = dbl_array(out);
@@ -416,14 +390,14 @@ static void check_bn(int n, int c, int hw, float offset, bool backward, uint64_t
 {
     const size_t count = (size_t)n * c * hw, cn = (size_t)c;
     const float momentum = 0.1f;
-    float *x = rnd_array(count, 1.0f, rng);
+    float *x = fx_rnd_array(count, 1.0f, rng);
     for (size_t i = 0; i < count; i++) x[i] += offset;
-    float *gamma = rnd_array(cn, 1.0f, rng), *beta = rnd_array(cn, 1.0f, rng);
-    float *dy = rnd_array(count, 1.0f, rng);
-    float *rm = rnd_array(cn, 1.0f, rng), *rv = rnd_array(cn, 1.0f, rng);
+    float *gamma = fx_rnd_array(cn, 1.0f, rng), *beta = fx_rnd_array(cn, 1.0f, rng);
+    float *dy = fx_rnd_array(count, 1.0f, rng);
+    float *rm = fx_rnd_array(cn, 1.0f, rng), *rv = fx_rnd_array(cn, 1.0f, rng);
     for (size_t i = 0; i < cn; i++) rv[i] = fabsf(rv[i]) + 0.5f;
     float *rm0 = copy_floats(rm, cn), *rv0 = copy_floats(rv, cn);
-    float *y = nan_array(count), *smean = nan_array(cn), *sinv = nan_array(cn);
+    float *y = fx_nan_array(count), *smean = fx_nan_array(cn), *sinv = fx_nan_array(cn);
 
     double *xd = to_double(x, count), *gd = to_double(gamma, cn), *bd = to_double(beta, cn);
     double *rd = to_double(dy, count), *yd = dbl_array(count);
@@ -450,15 +424,15 @@ static void check_bn(int n, int c, int hw, float offset, bool backward, uint64_t
 
     /* in place gives the same output */
     float *inplace = copy_floats(x, count);
-    float *m2 = nan_array(cn), *s2 = nan_array(cn);
+    float *m2 = fx_nan_array(cn), *s2 = fx_nan_array(cn);
     assert_int_equal(grad_bn_forward(n, c, (size_t)hw, inplace, inplace, gamma, beta, rm, rv,
                                      momentum, BN_EPS, m2, s2),
                      KERN_OK);
     assert_memory_equal(inplace, y, count * sizeof *y);
 
     if (backward) {
-        float *dx0 = rnd_array(count, 1.0f, rng), *dg0 = rnd_array(cn, 1.0f, rng);
-        float *db0 = rnd_array(cn, 1.0f, rng);
+        float *dx0 = fx_rnd_array(count, 1.0f, rng), *dg0 = fx_rnd_array(cn, 1.0f, rng);
+        float *db0 = fx_rnd_array(cn, 1.0f, rng);
         float *dx = copy_floats(dx0, count), *dg = copy_floats(dg0, cn);
         float *db = copy_floats(db0, cn);
         double *gx = dbl_array(count), *gg = dbl_array(cn), *gb = dbl_array(cn);
@@ -650,8 +624,8 @@ static double pool_loss(void *ctx)
 static void check_pool(const kern_pool_desc *d, int is_max, uint64_t *rng)
 {
     const size_t in = (size_t)d->n * d->c * d->h * d->w, out = pool_out_count(d);
-    float *x = rnd_array(in, 1.0f, rng), *dy = rnd_array(out, 1.0f, rng);
-    float *dx0 = rnd_array(in, 1.0f, rng), *dx = copy_floats(dx0, in), *y = nan_array(out);
+    float *x = fx_rnd_array(in, 1.0f, rng), *dy = fx_rnd_array(out, 1.0f, rng);
+    float *dx0 = fx_rnd_array(in, 1.0f, rng), *dx = copy_floats(dx0, in), *y = fx_nan_array(out);
     double *xd = to_double(x, in), *rd = to_double(dy, out), *yd = dbl_array(out);
     double *gx = dbl_array(in);
     pool_ctx ctx = {d, xd, rd, yd, out, is_max};
@@ -800,10 +774,10 @@ static void check_fc(int n, int in, int out, uint64_t *rng)
 {
     const size_t xn = (size_t)n * in, wn = (size_t)out * in, yn = (size_t)n * out;
     const size_t on = (size_t)out;
-    float *x = rnd_array(xn, 1.0f, rng), *w = rnd_array(wn, 1.0f, rng);
-    float *bias = rnd_array(on, 1.0f, rng), *dy = rnd_array(yn, 1.0f, rng);
-    float *dx0 = rnd_array(xn, 1.0f, rng), *dw0 = rnd_array(wn, 1.0f, rng);
-    float *db0 = rnd_array(on, 1.0f, rng);
+    float *x = fx_rnd_array(xn, 1.0f, rng), *w = fx_rnd_array(wn, 1.0f, rng);
+    float *bias = fx_rnd_array(on, 1.0f, rng), *dy = fx_rnd_array(yn, 1.0f, rng);
+    float *dx0 = fx_rnd_array(xn, 1.0f, rng), *dw0 = fx_rnd_array(wn, 1.0f, rng);
+    float *db0 = fx_rnd_array(on, 1.0f, rng);
     float *dx = copy_floats(dx0, xn), *dw = copy_floats(dw0, wn), *db = copy_floats(db0, on);
     double *xd = to_double(x, xn), *wd = to_double(w, wn), *bd = to_double(bias, on);
     double *rd = to_double(dy, yn), *yd = dbl_array(yn);
@@ -915,9 +889,9 @@ static void test_softmax_xent_vs_fd(void **state)
     uint64_t rng = TEST_SEED + 4;
     enum { N = 5, CLASSES = 7 };
     const float scale = 0.75f;
-    float *logits = rnd_array(N * CLASSES, 3.0f, &rng);
+    float *logits = fx_rnd_array(N * CLASSES, 3.0f, &rng);
     uint8_t labels[N] = {0, 6, 3, 3, 1};
-    float *dl = nan_array(N * CLASSES), *zero = calloc(N * CLASSES, sizeof *zero);
+    float *dl = fx_nan_array(N * CLASSES), *zero = calloc(N * CLASSES, sizeof *zero);
     assert_non_null(zero);
     double *ld = to_double(logits, N * CLASSES), *g = dbl_array(N * CLASSES);
     xent_ctx ctx = {N, CLASSES, ld, labels};
@@ -989,11 +963,11 @@ static void test_adam_decay(void **state)
     uint64_t rng = TEST_SEED + 5;
     enum { COUNT = 21, STEPS = 5 };
     const grad_adam h = {1e-2f, 0.8f, 0.99f, 1e-6f, 0.05f};
-    float *p = rnd_array(COUNT, 1.0f, &rng), m[COUNT] = {0}, v[COUNT] = {0};
+    float *p = fx_rnd_array(COUNT, 1.0f, &rng), m[COUNT] = {0}, v[COUNT] = {0};
     double pd[COUNT], md[COUNT] = {0}, vd[COUNT] = {0};
     for (int i = 0; i < COUNT; i++) pd[i] = p[i];
     for (long step = 1; step <= STEPS; step++) {
-        float *g = rnd_array(COUNT, 1.0f, &rng);
+        float *g = fx_rnd_array(COUNT, 1.0f, &rng);
         grad_adam_step(&h, step, COUNT, p, g, m, v);
         for (int i = 0; i < COUNT; i++) {
             const double gi = g[i] + (double)h.weight_decay * pd[i];

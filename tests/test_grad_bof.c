@@ -14,6 +14,8 @@
 
 #include "grad.h"
 
+#include "fixture.h"
+
 static const double GRAD_TOL = 1e-4;   /* backward vs finite differences, relative */
 static const double FWD_TOL = 1e-6;    /* forward vs kern_bof, relative */
 static const double FD_STEP = 1e-5;    /* central-difference step on x and on the scalars */
@@ -22,34 +24,6 @@ static const uint64_t TEST_SEED = 0x7e57b0f5eedULL;
 #define BOF_EPS 5e-16f /* the Predictive Exit code's default */
 
 /* ---- helpers ---- */
-
-/* splitmix64 (Steele, Lea, Flood 2014) mapped to a float in [-1, 1). */
-static float rnd(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (float)((double)(z >> 11) * 0x1.0p-52 - 1.0);
-}
-
-/* count floats, exactly sized so that ASan catches any overrun, filled in [-scale, scale). */
-static float *rnd_array(size_t count, float scale, uint64_t *state)
-{
-    float *x = malloc((count ? count : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++) x[i] = scale * rnd(state);
-    return x;
-}
-
-/* count floats set to NaN, so that an element a kernel forgets to write fails the comparison. */
-static float *nan_array(size_t count)
-{
-    float *x = malloc((count ? count : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++) x[i] = NAN;
-    return x;
-}
 
 static float *zero_array(size_t count)
 {
@@ -163,8 +137,8 @@ static void fd_grads(const kern_bof_desc *d, const float *x, const float *r, dou
  * dn2 (both accumulate onto what they hold). */
 static void run_grad(const kern_bof_desc *d, const float *x, const float *r, float *dx, float g[4])
 {
-    float *cache = nan_array(grad_bof_cache_floats(d)), *y = nan_array(out_count(d));
-    float *ws = nan_array(kern_bof_workspace_floats(d));
+    float *cache = fx_nan_array(grad_bof_cache_floats(d)), *y = fx_nan_array(out_count(d));
+    float *ws = fx_nan_array(kern_bof_workspace_floats(d));
     assert_int_equal(grad_bof_forward(d, x, y, cache), KERN_OK);
     assert_int_equal(grad_bof_backward(d, x, cache, r, dx, &g[0], &g[1], &g[2], &g[3], ws),
                      KERN_OK);
@@ -208,7 +182,7 @@ static void test_backward_vs_fd(void **state)
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const kern_bof_desc d = case_desc(&CASES[i]);
         const size_t in = in_count(&d);
-        float *x = rnd_array(in, 2.0f, &rng), *r = rnd_array(out_count(&d), 1.0f, &rng);
+        float *x = fx_rnd_array(in, 2.0f, &rng), *r = fx_rnd_array(out_count(&d), 1.0f, &rng);
         float *dx = zero_array(in), g[4] = {0};
         double *ref = dbl_array(in), ref_g[4];
         fd_grads(&d, x, r, ref, ref_g);
@@ -233,7 +207,7 @@ static void test_backward_floor_cut(void **state)
     (void)state;
     uint64_t rng = TEST_SEED + 1;
     const kern_bof_desc d = case_desc(&CASES[1]); /* 7×5 map, s = 2: row 6 and column 4 cut */
-    float *x = rnd_array(in_count(&d), 2.0f, &rng), *r = rnd_array(out_count(&d), 1.0f, &rng);
+    float *x = fx_rnd_array(in_count(&d), 2.0f, &rng), *r = fx_rnd_array(out_count(&d), 1.0f, &rng);
     float *dx = zero_array(in_count(&d)), g[4] = {0};
     run_grad(&d, x, r, dx, g);
     for (int p = 0; p < d.n * d.k; p++)
@@ -257,11 +231,11 @@ static void test_backward_accumulates(void **state)
     uint64_t rng = TEST_SEED + 2;
     const kern_bof_desc d = case_desc(&CASES[0]);
     const size_t in = in_count(&d);
-    float *x = rnd_array(in, 2.0f, &rng), *r = rnd_array(out_count(&d), 1.0f, &rng);
+    float *x = fx_rnd_array(in, 2.0f, &rng), *r = fx_rnd_array(out_count(&d), 1.0f, &rng);
     float *fresh = zero_array(in), g0[4] = {0};
     run_grad(&d, x, r, fresh, g0);
 
-    float *dx = rnd_array(in, 1.0f, &rng), *before = malloc(in * sizeof *before);
+    float *dx = fx_rnd_array(in, 1.0f, &rng), *before = malloc(in * sizeof *before);
     assert_non_null(before);
     memcpy(before, dx, in * sizeof *dx);
     const float pre[4] = {0.25f, -1.5f, 3.0f, -0.125f};
@@ -289,7 +263,7 @@ static void test_backward_one_codeword(void **state)
     (void)state;
     uint64_t rng = TEST_SEED + 3;
     const kern_bof_desc d = {2, 1, 4, 4, 2, 1.3f, -0.2f, 2.0f, 3.0f, BOF_EPS};
-    float *x = rnd_array(in_count(&d), 2.0f, &rng), *r = rnd_array(out_count(&d), 1.0f, &rng);
+    float *x = fx_rnd_array(in_count(&d), 2.0f, &rng), *r = fx_rnd_array(out_count(&d), 1.0f, &rng);
     float *dx = zero_array(in_count(&d)), g[4] = {0};
     double sum_r = 0.0;
     for (size_t i = 0; i < out_count(&d); i++) sum_r += r[i];
@@ -312,12 +286,12 @@ static void test_forward_vs_kern(void **state)
         const kern_bof_desc d = case_desc(&CASES[i]);
         const size_t in = in_count(&d), out = out_count(&d), hw = (size_t)d.h * d.w;
         assert_int_equal(grad_bof_cache_floats(&d), in + (size_t)d.n * hw);
-        float *x = rnd_array(in, 2.0f, &rng), *xk = malloc(in * sizeof *xk);
+        float *x = fx_rnd_array(in, 2.0f, &rng), *xk = malloc(in * sizeof *xk);
         assert_non_null(xk);
         memcpy(xk, x, in * sizeof *x);
-        float *y = nan_array(out), *yk = nan_array(out);
-        float *cache = nan_array(grad_bof_cache_floats(&d));
-        float *ws = nan_array(kern_bof_workspace_floats(&d));
+        float *y = fx_nan_array(out), *yk = fx_nan_array(out);
+        float *cache = fx_nan_array(grad_bof_cache_floats(&d));
+        float *ws = fx_nan_array(kern_bof_workspace_floats(&d));
         assert_int_equal(kern_bof(&d, xk, yk, ws), KERN_OK); /* xk now holds act */
         assert_int_equal(grad_bof_forward(&d, x, y, cache), KERN_OK);
         for (size_t j = 0; j < out; j++)

@@ -14,39 +14,13 @@
 
 #include "kern.h"
 
+#include "fixture.h"
+
 static const double TOL = 1e-5;
 static const uint64_t TEST_SEED = 0x7e57c0de1234ULL;
 static const float BOF_EPS = 5e-16f; /* the Predictive Exit code's default */
 
 /* ---- helpers ---- */
-
-/* splitmix64 (Steele, Lea, Flood 2014) mapped to a float in [-1, 1). */
-static float rnd(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (float)((double)(z >> 11) * 0x1.0p-52 - 1.0);
-}
-
-/* count floats, exactly sized so that ASan catches any overrun, filled in [-scale, scale). */
-static float *rnd_array(size_t count, float scale, uint64_t *state)
-{
-    float *x = malloc((count ? count : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++) x[i] = scale * rnd(state);
-    return x;
-}
-
-/* count floats set to NaN, so that an element a kernel forgets to write fails the comparison. */
-static float *nan_array(size_t count)
-{
-    float *x = malloc((count ? count : 1) * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < count; i++) x[i] = NAN;
-    return x;
-}
 
 static double *dbl_array(size_t count)
 {
@@ -215,9 +189,9 @@ static void check_conv(const kern_conv2d_desc *d, int with_bias, uint64_t *rng)
     size_t wn = (size_t)d->c_out * d->c_in * d->kh * d->kw;
     size_t out = (size_t)d->n * d->c_out * oh * ow;
     size_t wsn = kern_conv2d_workspace_floats(d);
-    float *x = rnd_array(in, 1.0f, rng), *w = rnd_array(wn, 1.0f, rng);
-    float *bias = with_bias ? rnd_array((size_t)d->c_out, 1.0f, rng) : NULL;
-    float *y = nan_array(out), *ws = wsn ? nan_array(wsn) : NULL;
+    float *x = fx_rnd_array(in, 1.0f, rng), *w = fx_rnd_array(wn, 1.0f, rng);
+    float *bias = with_bias ? fx_rnd_array((size_t)d->c_out, 1.0f, rng) : NULL;
+    float *y = fx_nan_array(out), *ws = wsn ? fx_nan_array(wsn) : NULL;
     double *ref = dbl_array(out);
     assert_int_equal(kern_conv2d(d, x, w, bias, y, ws), KERN_OK);
     naive_conv(d, x, w, bias, ref);
@@ -296,19 +270,19 @@ static void test_bn_fold(void **state)
     assert_int_equal(kern_conv2d_out_hw(&d, &oh, &ow), KERN_OK);
     size_t per_out = (size_t)d.c_in * d.kh * d.kw, wn = per_out * d.c_out;
     size_t out = (size_t)d.n * d.c_out * oh * ow;
-    float *x = rnd_array((size_t)d.n * d.c_in * d.h * d.w, 1.0f, &rng);
-    float *w = rnd_array(wn, 1.0f, &rng);
+    float *x = fx_rnd_array((size_t)d.n * d.c_in * d.h * d.w, 1.0f, &rng);
+    float *w = fx_rnd_array(wn, 1.0f, &rng);
     float gamma[4], beta[4], mean[4], var[4], bias[4], wf[4 * 27], bf[4];
     for (int o = 0; o < d.c_out; o++) {
-        gamma[o] = 1.0f + 0.5f * rnd(&rng);
-        beta[o] = rnd(&rng);
-        mean[o] = rnd(&rng);
-        var[o] = 1.0f + 0.9f * rnd(&rng);
-        bias[o] = rnd(&rng);
+        gamma[o] = 1.0f + 0.5f * fx_rnd(&rng);
+        beta[o] = fx_rnd(&rng);
+        mean[o] = fx_rnd(&rng);
+        var[o] = 1.0f + 0.9f * fx_rnd(&rng);
+        bias[o] = fx_rnd(&rng);
     }
     assert_int_equal(wn, sizeof wf / sizeof wf[0]);
     size_t wsn = kern_conv2d_workspace_floats(&d);
-    float *ws = nan_array(wsn), *y = nan_array(out);
+    float *ws = fx_nan_array(wsn), *y = fx_nan_array(out);
     double *ref = dbl_array(out);
 
     for (int with_bias = 0; with_bias <= 1; with_bias++) {
@@ -345,14 +319,14 @@ static void test_bn_apply(void **state)
     const int n = 3, c = 5, hw = 7 * 3;
     const float eps = 1e-3f;
     size_t count = (size_t)n * c * hw;
-    float *x = rnd_array(count, 4.0f, &rng);
+    float *x = fx_rnd_array(count, 4.0f, &rng);
     double *ref = dbl_array(count);
     float gamma[5], beta[5], mean[5], var[5];
     for (int i = 0; i < c; i++) {
-        gamma[i] = 2.0f * rnd(&rng);
-        beta[i] = rnd(&rng);
-        mean[i] = rnd(&rng);
-        var[i] = 1.0f + rnd(&rng);
+        gamma[i] = 2.0f * fx_rnd(&rng);
+        beta[i] = fx_rnd(&rng);
+        mean[i] = fx_rnd(&rng);
+        var[i] = 1.0f + fx_rnd(&rng);
     }
     for (size_t i = 0; i < count; i++) ref[i] = x[i];
     naive_bn(n, c, hw, ref, gamma, beta, mean, var, eps);
@@ -437,7 +411,7 @@ static void test_pool_vs_naive(void **state)
         int oh, ow;
         assert_int_equal(kern_pool_out_hw(d, &oh, &ow), KERN_OK);
         size_t in = (size_t)d->n * d->c * d->h * d->w, out = (size_t)d->n * d->c * oh * ow;
-        float *x = rnd_array(in, 3.0f, &rng), *y = nan_array(out);
+        float *x = fx_rnd_array(in, 3.0f, &rng), *y = fx_nan_array(out);
         double *ref = dbl_array(out);
         char what[96];
         for (int is_max = 0; is_max <= 1; is_max++) {
@@ -473,8 +447,9 @@ static void test_fc(void **state)
     (void)state;
     uint64_t rng = TEST_SEED + 4;
     const int n = 3, in = 7, out = 5;
-    float *x = rnd_array((size_t)n * in, 1.0f, &rng), *w = rnd_array((size_t)out * in, 1.0f, &rng);
-    float *b = rnd_array((size_t)out, 1.0f, &rng), *y = nan_array((size_t)n * out);
+    float *x = fx_rnd_array((size_t)n * in, 1.0f, &rng),
+          *w = fx_rnd_array((size_t)out * in, 1.0f, &rng);
+    float *b = fx_rnd_array((size_t)out, 1.0f, &rng), *y = fx_nan_array((size_t)n * out);
     double ref[15];
     for (int with_bias = 0; with_bias <= 1; with_bias++) {
         for (int r = 0; r < n; r++)
@@ -502,7 +477,7 @@ static void test_softmax(void **state)
     enum { ROWS = 4, CLASSES = 10 };
     float x[ROWS * CLASSES], p[ROWS * CLASSES], lp[ROWS * CLASSES];
     double ref[ROWS * CLASSES], lref[ROWS * CLASSES];
-    for (int i = 0; i < ROWS * CLASSES; i++) x[i] = 5.0f * rnd(&rng);
+    for (int i = 0; i < ROWS * CLASSES; i++) x[i] = 5.0f * fx_rnd(&rng);
     x[CLASSES * 2] = 1000.0f; /* would overflow exp without the max subtraction */
     x[CLASSES * 2 + 1] = 999.0f;
     for (int i = 0; i < CLASSES; i++) x[CLASSES * 3 + i] = -1000.0f + (float)i;
@@ -567,8 +542,8 @@ static void test_bof_vs_naive(void **state)
                            (float)shapes[i][4], BOF_EPS};
         size_t in = (size_t)d.n * d.k * d.h * d.w;
         size_t out = (size_t)d.n * d.k * (d.h / d.s) * (d.w / d.s);
-        float *x = rnd_array(in, 2.0f, &rng), *y = nan_array(out);
-        float *ws = nan_array(kern_bof_workspace_floats(&d));
+        float *x = fx_rnd_array(in, 2.0f, &rng), *y = fx_nan_array(out);
+        float *ws = fx_nan_array(kern_bof_workspace_floats(&d));
         double *ref = dbl_array(out);
         naive_bof(&d, x, ref);
         assert_int_equal(kern_bof(&d, x, y, ws), KERN_OK);
@@ -590,7 +565,7 @@ static void test_bof_pieces(void **state)
     const kern_bof_desc d = {2, 5, 6, 6, 3, 0.8f, 0.1f, 5.0f, 3.0f, BOF_EPS};
     const size_t hw = (size_t)d.h * d.w, in = (size_t)d.n * d.k * hw;
     const size_t out = (size_t)d.n * d.k * (d.h / d.s) * (d.w / d.s);
-    float *x = rnd_array(in, 2.0f, &rng), *ws = nan_array(hw), *y = nan_array(out);
+    float *x = fx_rnd_array(in, 2.0f, &rng), *ws = fx_nan_array(hw), *y = fx_nan_array(out);
     double *ref = dbl_array(out);
     naive_bof(&d, x, ref);
 
