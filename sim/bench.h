@@ -14,4 +14,9 @@ int bench_des(FILE *out, double min_seconds);
  * 16-column row in one transaction, both on fresh files in dir. 0 ok, negative on error. */
 int bench_db(FILE *out, const char *dir, double min_seconds);
 
+/* Trace-driven run throughput: a synthetic VGG-19 trace replayed through the predictive policy
+ * with the accelerator model on, at each [experiment] log level, into fresh databases in dir;
+ * simulated inferences/s. 0 ok, negative on error. */
+int bench_trace(FILE *out, const char *dir, double min_seconds);
+
 #endif

@@ -546,6 +546,25 @@ static void test_table(void **state)
     unlink(pw);
 }
 
+/* pesim bench trace: three log levels, each a positive rate. */
+static void test_bench_trace(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pesim-cli-bench-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    run(&R, (const char *[]){"bench", "--dir", dir, "trace", NULL});
+    assert_int_equal(R.status, 0);
+    const char *levels[] = {"inferences", "evals", "all"};
+    for (size_t i = 0; i < 3; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "\n  %s ", levels[i]);
+        const char *row = strstr(R.out, key);
+        assert_non_null(row);
+        assert_true(strtod(row + strlen(key), NULL) > 0);
+    }
+    assert_int_equal(rmdir(dir), 0); /* the benchmark cleaned up after itself */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_model_info_errors),
         cmocka_unit_test(test_infer_usage),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_bench_trace),
         cmocka_unit_test_setup_teardown(test_infer_bad_input, infer_setup, infer_teardown),
         cmocka_unit_test_setup_teardown(test_infer_run, infer_setup, infer_teardown),
         cmocka_unit_test_setup_teardown(test_trace_run_train, infer_setup, infer_teardown),
