@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "sha256.h"
+#include "util.h"
 
 #define FLOAT_BYTES     4   /* a float32 in a BLOB */
 #define NET_ERR_MAX     512 /* a net_build_arch_text message */
@@ -94,20 +95,13 @@ static int64_t first_nonfinite(const float *v, uint64_t count)
 
 static int exec_sql(sqlite3 *db, const char *sql, const char *path, char *err, size_t errlen)
 {
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) return MODEL_OK;
-    set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-    return MODEL_EIO;
+    return util_sql_exec(db, sql, path, err, errlen) ? MODEL_EIO : MODEL_OK;
 }
 
 /* Run a prepared insert once and reset it; reports the SQLite error against path. */
 static int step_insert(sqlite3 *db, sqlite3_stmt *st, const char *path, char *err, size_t errlen)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_DONE) return MODEL_OK;
-    set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-    return MODEL_EIO;
+    return util_sql_insert(db, st, path, err, errlen) ? MODEL_EIO : MODEL_OK;
 }
 
 static int put_meta(sqlite3 *db, sqlite3_stmt *st, const char *key, const char *value,

@@ -1,6 +1,7 @@
 /* Small helpers every module uses (util.h). */
 #include "util.h"
 
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -19,4 +20,21 @@ double util_now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int util_sql_exec(sqlite3 *db, const char *sql, const char *path, char *err, size_t errlen)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
+    util_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+    return -1;
+}
+
+int util_sql_insert(sqlite3 *db, sqlite3_stmt *st, const char *path, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE) return 0;
+    util_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+    return -1;
 }

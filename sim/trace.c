@@ -2,6 +2,7 @@
  * single contiguous logit array, the threshold rule and per-exit statistics, and the CSV/NPY
  * import and CSV export of `pesim trace`. */
 #include "trace.h"
+#include "util.h"
 
 #include <errno.h>
 #include <float.h>
@@ -218,20 +219,13 @@ void trace_free(trace *t)
 
 static int exec_sql(sqlite3 *db, const char *sql, const char *path, char *err, size_t errlen)
 {
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) return TRACE_OK;
-    set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-    return TRACE_EIO;
+    return util_sql_exec(db, sql, path, err, errlen) ? TRACE_EIO : TRACE_OK;
 }
 
 /* Run a prepared insert once and reset it; reports the SQLite error against path. */
 static int step_insert(sqlite3 *db, sqlite3_stmt *st, const char *path, char *err, size_t errlen)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_DONE) return TRACE_OK;
-    set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-    return TRACE_EIO;
+    return util_sql_insert(db, st, path, err, errlen) ? TRACE_EIO : TRACE_OK;
 }
 
 static int check_names(const char *path, const trace_header *h, char *err, size_t errlen)
