@@ -274,6 +274,7 @@ static void worker(sweep_ctx *x, uint32_t id, int task_fd, int result_fd)
         if (write_full(result_fd, &m, sizeof m)) break;
     }
     probe_close(x);
+    run_cache_clear();
 }
 
 typedef struct pool {

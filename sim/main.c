@@ -1,6 +1,9 @@
 /* The pesim command-line front end: global options, the table of subcommands, and each
  * subcommand's option parsing. Exit codes: 0 ok, 1 bad input or config, 2 usage, 3 internal. */
+#include <sqlite3.h>
+
 #include "bench.h"
+#include "run.h"
 #include "cfg.h"
 #include "cmds.h"
 #include "data.h"
@@ -740,6 +743,9 @@ int main(int argc, char **argv)
     /* One BLAS thread unless the user asks for more: pesim's GEMMs are small, two threads were
      * measured slower (docs/performance.md), and a busy machine makes spinning threads stall. */
     if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+    /* pesim uses SQLite from one thread per process: no mutexes, no global allocation counts */
+    sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (argc < 2) {
         print_main_help(stderr);
         return EXIT_USAGE;
@@ -757,5 +763,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "pesim: unknown subcommand '%s' (see pesim --help)\n", argv[1]);
         return EXIT_USAGE;
     }
-    return cmd->run(argc - 1, argv + 1);
+    int status = cmd->run(argc - 1, argv + 1);
+    run_cache_clear();
+    return status;
 }

@@ -57,6 +57,10 @@ typedef struct run_stats {
  * st->outcome), else a negative run_status with a one-line message in err. */
 int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t errlen);
 
+/* run_config keeps the last trace it loaded for the next run on the same unchanged file; this
+ * frees it (call before exit so leak checkers see nothing held). */
+void run_cache_clear(void);
+
 /* The OPP table ([dvfs] opp_table, or the generic ladder), power parameters ([power]; with a
  * measured_table, static power and its exponent from a GSL fit, printed to msg) and accelerator
  * ([accelerator]) of c, and the per-layer cost table of n on them: simulated at tile level, or

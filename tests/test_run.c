@@ -256,6 +256,44 @@ static void test_lifecycle_and_determinism(void **state)
     assert_int_equal(d.samples, 10);
 }
 
+/* run_config keeps the last trace for the next run; a trace file rewritten in between (new
+ * labels, same path) is read again, and the cached trace gives the same rows as a fresh load. */
+static void test_trace_cache(void **state)
+{
+    (void)state;
+    const char *extra = "[exit]\npolicy = none";
+    run_ok(true, "cache1.db", extra, false); /* loads the trace and keeps it */
+    run_ok(true, "cache2.db", extra, false); /* from the cache */
+    char *one = dump("cache1.db", INF_SQL), *two = dump("cache2.db", INF_SQL);
+    assert_string_equal(one, two);
+    free(two);
+    char copy[200];
+    snprintf(copy, sizeof copy, "%s.orig", trace_path);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp -p '%s' '%s'", trace_path, copy);
+    assert_int_equal(system(cmd), 0);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(trace_path, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h, "UPDATE samples SET label = (label + 1) % 10", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+    run_ok(true, "cache3.db", extra, false);
+    char *three = dump("cache3.db", "SELECT sample, label FROM inferences ORDER BY sample");
+    char *want =
+        dump("cache1.db", "SELECT sample, (label + 1) % 10 FROM inferences ORDER BY sample");
+    assert_string_equal(three, want);
+    free(three);
+    free(want);
+    assert_int_equal(rename(copy, trace_path), 0); /* the fixture's trace as it was */
+    run_cache_clear();
+    run_ok(true, "cache4.db", extra, false);
+    char *four = dump("cache4.db", INF_SQL);
+    assert_string_equal(one, four);
+    free(one);
+    free(four);
+}
+
 static void test_bad_configs(void **state)
 {
     (void)state;
@@ -308,8 +346,11 @@ static void test_full_des_equals_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_functional_equals_trace),   cmocka_unit_test(test_policy_invariants),
-        cmocka_unit_test(test_lifecycle_and_determinism), cmocka_unit_test(test_bad_configs),
+        cmocka_unit_test(test_functional_equals_trace),
+        cmocka_unit_test(test_policy_invariants),
+        cmocka_unit_test(test_lifecycle_and_determinism),
+        cmocka_unit_test(test_trace_cache),
+        cmocka_unit_test(test_bad_configs),
         cmocka_unit_test(test_full_des_equals_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
