@@ -19,4 +19,14 @@ int bench_db(FILE *out, const char *dir, double min_seconds);
  * simulated inferences/s. 0 ok, negative on error. */
 int bench_trace(FILE *out, const char *dir, double min_seconds);
 
+/* Write the synthetic trace of bench_trace (samples samples of network n, 10 classes, exits
+ * growing confident with depth) to path. 0 ok, negative on error (message on stderr). */
+struct net;
+int bench_write_trace(const char *path, const struct net *n, int samples);
+
+/* Sweep throughput: pesim sweep of a 24-point config on a synthetic trace with 1 and with 2
+ * worker processes into fresh databases in dir; points/s and simulated inferences/s. Lives in
+ * the pesim binary (it runs cmd_sweep). 0 ok, negative on error. */
+int bench_sweep(FILE *out, const char *dir);
+
 #endif

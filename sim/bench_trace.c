@@ -2,6 +2,7 @@
  * 1/4 (20 exits, 10 classes, confidence growing with depth, so that exits fire at every depth)
  * replayed through the predictive policy with the accelerator model on, at each log level, into
  * fresh databases: simulated inferences per second. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ static double unit(uint64_t *s)
 }
 
 /* The synthetic trace: exit l's logits are noise plus a peak at the label that grows with l. */
-static int write_trace(const char *path, const net *n)
+int bench_write_trace(const char *path, const net *n, int samples)
 {
     const int exits = net_exit_count(n);
     const char **names = calloc((size_t)exits + 1, sizeof *names);
@@ -57,7 +58,7 @@ static int write_trace(const char *path, const net *n)
                       .n_meta = 2};
     if (!rc) rc = trace_writer_open(&w, path, &h, err, sizeof err);
     uint64_t s = 0x7ace;
-    for (int i = 0; !rc && i < BT_SAMPLES; i++) {
+    for (int i = 0; !rc && i < samples; i++) {
         int label = (int)(unit(&s) * BT_CLASSES);
         double ease = 0.5 + unit(&s); /* how early this sample becomes confident */
         for (int l = 0; l <= exits; l++)
@@ -81,7 +82,7 @@ static int write_trace(const char *path, const net *n)
 }
 
 /* One run at a log level into a fresh database; inferences per second, or < 0. */
-static double one_run(const char *trace_path, const char *db_path, const char *log)
+static double one_run(const char *trace_path, const char *db_path, const char *log, bool discard)
 {
     char set[BT_SET];
     cfg *c = cfg_new();
@@ -97,7 +98,7 @@ static double one_run(const char *trace_path, const char *db_path, const char *l
     double ips = -1;
     run_stats st;
     char err[BT_PATH];
-    run_opts o = {.version = "bench"};
+    run_opts o = {.version = "bench", .discard_rows = discard};
     if (cfg_error_count(c) == 0 && cfg_finish(c) == 0 && !run_config(c, &o, &st, err, sizeof err))
         ips = st.seconds > 0 ? (double)st.samples / st.seconds : 0;
     else
@@ -117,8 +118,9 @@ int bench_trace(FILE *out, const char *dir, double min_seconds)
         return -1;
     snprintf(trace_path, sizeof trace_path, "%s/t.trace", tmp);
     int rc = net_build(&n, "vgg19", 0.25, 32, 32, 1, BT_CLASSES, err, sizeof err) ? -1 : 0;
-    if (!rc) rc = write_trace(trace_path, n);
-    static const char *const logs[] = {"inferences", "evals", "all"};
+    if (!rc) rc = bench_write_trace(trace_path, n, BT_SAMPLES);
+    /* "off": the simulation of log = all with every row dropped instead of written */
+    static const char *const logs[] = {"off", "inferences", "evals", "all"};
     if (!rc)
         fprintf(out,
                 "trace-driven runs: %d synthetic VGG-19 (width 1/4) samples, predictive policy, "
@@ -127,7 +129,8 @@ int bench_trace(FILE *out, const char *dir, double min_seconds)
                 BT_SAMPLES, "log", "inferences/s");
     for (size_t i = 0; !rc && i < sizeof logs / sizeof logs[0]; i++) {
         snprintf(db_path, sizeof db_path, "%s/%s.db", tmp, logs[i]);
-        double ips = one_run(trace_path, db_path, logs[i]);
+        bool off = !strcmp(logs[i], "off");
+        double ips = one_run(trace_path, db_path, off ? "all" : logs[i], off);
         if (ips < 0)
             rc = -1;
         else

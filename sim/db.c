@@ -222,11 +222,27 @@ static const struct {
                        "add to layer_costs"},
 };
 
+/* A segment row as staged: its kind copied (the caller's string need not outlive the call). */
+typedef struct staged_segment {
+    db_segment row;
+    char kind[DB_KIND_CHARS];
+} staged_segment;
+
+/* Rows of one table held in memory until the batch is written (DB_ROWS_STAGED). */
+typedef struct stage {
+    void *rows;
+    size_t n, cap, size; /* rows held, allocated, bytes per row */
+} stage;
+
+enum { STAGE_INFERENCE, STAGE_EXIT_EVAL, STAGE_SEGMENT, STAGE_DVFS, STAGE_COUNT };
+
 struct db {
     sqlite3 *h;
     sqlite3_stmt *st[ST_COUNT];
     unsigned batch_rows; /* rows per batch transaction */
-    unsigned pending;    /* rows added in the open batch */
+    unsigned pending;    /* rows added in the open batch (staged ones included) */
+    db_row_mode mode;
+    stage stage[STAGE_COUNT];
     bool readonly;
     char err[DB_ERR_CHARS];
     char path[]; /* as given to db_open */
@@ -321,6 +337,7 @@ static void rollback(db *d)
 {
     if (!sqlite3_get_autocommit(d->h)) (void)sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
     d->pending = 0;
+    for (int i = 0; i < STAGE_COUNT; i++) d->stage[i].n = 0;
 }
 
 /* COMMIT the open transaction. SQLITE_BUSY leaves it open (another connection holds a lock the
@@ -523,15 +540,101 @@ int db_open(db **out, const char *path, unsigned flags, char *err, size_t errlen
     return 0;
 }
 
+static int bind_inference(db *d, const db_inference *r);
+static int bind_exit_eval(db *d, const db_exit_eval *r);
+static int bind_segment(db *d, const db_segment *r, const char *kind);
+static int bind_dvfs(db *d, const db_dvfs *r);
+
+static const size_t STAGE_ROW_SIZE[STAGE_COUNT] = {
+    [STAGE_INFERENCE] = sizeof(db_inference),
+    [STAGE_EXIT_EVAL] = sizeof(db_exit_eval),
+    [STAGE_SEGMENT] = sizeof(staged_segment),
+    [STAGE_DVFS] = sizeof(db_dvfs),
+};
+
+/* Hold a row of table t in memory (DB_ROWS_STAGED) or drop it (DB_ROWS_DISCARD); a full batch
+ * is written at once. */
+static int stage_row(db *d, int t, const void *row)
+{
+    if (d->mode == DB_ROWS_DISCARD) return 0;
+    stage *g = &d->stage[t];
+    if (t == STAGE_SEGMENT) {
+        const char *kind = ((const db_segment *)row)->kind;
+        if (!kind || strlen(kind) >= DB_KIND_CHARS)
+            return fail(d, SQLITE_CONSTRAINT,
+                        "cannot add to segments: kind '%s' is not one of "
+                        "backbone, exit, predictor, dvfs, idle",
+                        kind ? kind : "(null)");
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? 2 * g->cap : 1024;
+        void *p = realloc(g->rows, cap * STAGE_ROW_SIZE[t]);
+        if (!p) return fail(d, SQLITE_NOMEM, "cannot hold a row in memory: out of memory");
+        g->rows = p;
+        g->cap = cap;
+    }
+    char *slot = (char *)g->rows + g->n * STAGE_ROW_SIZE[t];
+    if (t == STAGE_SEGMENT) {
+        staged_segment *ss = (staged_segment *)slot;
+        ss->row = *(const db_segment *)row;
+        snprintf(ss->kind, sizeof ss->kind, "%s", ss->row.kind);
+        ss->row.kind = NULL;
+    } else {
+        memcpy(slot, row, STAGE_ROW_SIZE[t]);
+    }
+    g->n++;
+    if (++d->pending >= d->batch_rows) return db_commit(d);
+    return 0;
+}
+
+/* Insert every staged row, table by table, into the open transaction. */
+static int write_staged(db *d)
+{
+    int rc = 0;
+    const stage *g = d->stage;
+    for (size_t i = 0; !rc && i < g[STAGE_INFERENCE].n; i++) {
+        rc = bind_inference(d, (const db_inference *)g[STAGE_INFERENCE].rows + i);
+        if (!rc) rc = step_done(d, ST_INFERENCE);
+    }
+    for (size_t i = 0; !rc && i < g[STAGE_EXIT_EVAL].n; i++) {
+        rc = bind_exit_eval(d, (const db_exit_eval *)g[STAGE_EXIT_EVAL].rows + i);
+        if (!rc) rc = step_done(d, ST_EXIT_EVAL);
+    }
+    for (size_t i = 0; !rc && i < g[STAGE_SEGMENT].n; i++) {
+        const staged_segment *ss = (const staged_segment *)g[STAGE_SEGMENT].rows + i;
+        rc = bind_segment(d, &ss->row, ss->kind);
+        if (!rc) rc = step_done(d, ST_SEGMENT);
+    }
+    for (size_t i = 0; !rc && i < g[STAGE_DVFS].n; i++) {
+        rc = bind_dvfs(d, (const db_dvfs *)g[STAGE_DVFS].rows + i);
+        if (!rc) rc = step_done(d, ST_DVFS);
+    }
+    return rc;
+}
+
+static bool have_staged(const db *d)
+{
+    for (int i = 0; i < STAGE_COUNT; i++)
+        if (d->stage[i].n) return true;
+    return false;
+}
+
 int db_commit(db *d)
 {
     if (!d) return -SQLITE_MISUSE;
-    if (sqlite3_get_autocommit(d->h)) {
+    bool staged = have_staged(d);
+    if (!staged && sqlite3_get_autocommit(d->h)) {
         d->pending = 0;
         return 0;
     }
     unsigned lost = d->pending;
-    int rc = commit_tx(d);
+    int rc = 0;
+    if (staged) { /* the write lock is taken only now, for the inserts themselves */
+        if (sqlite3_get_autocommit(d->h)) rc = step_done(d, ST_BEGIN);
+        if (!rc) rc = write_staged(d);
+        for (int i = 0; i < STAGE_COUNT; i++) d->stage[i].n = 0;
+    }
+    if (!rc) rc = commit_tx(d);
     if (rc) {
         rollback(d);
         size_t n = strlen(d->err);
@@ -550,12 +653,21 @@ void db_close(db *d)
     if (d->h) (void)db_commit(d);
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(d->st[i]);
     sqlite3_close(d->h); /* SQLITE_OK once every statement above is finalized */
+    for (int i = 0; i < STAGE_COUNT; i++) free(d->stage[i].rows);
     free(d);
 }
 
 void db_set_batch_rows(db *d, unsigned rows)
 {
     if (d) d->batch_rows = rows ? rows : 1;
+}
+
+int db_set_row_mode(db *d, db_row_mode mode)
+{
+    if (!d) return -SQLITE_MISUSE;
+    int rc = db_commit(d);
+    if (!rc) d->mode = mode;
+    return rc;
 }
 
 const char *db_path(const db *d)
@@ -610,10 +722,8 @@ static int bind_real_opt(sqlite3_stmt *s, int col, double v)
     return isnan(v) ? sqlite3_bind_null(s, col) : sqlite3_bind_double(s, col, v);
 }
 
-int db_add_inference(db *d, const db_inference *r)
+static int bind_inference(db *d, const db_inference *r)
 {
-    if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to inferences: no row given");
     sqlite3_stmt *s = d->st[ST_INFERENCE];
     int rc = sqlite3_bind_int64(s, 1, r->run_id);
     rc |= sqlite3_bind_int64(s, 2, r->sample);
@@ -632,13 +742,20 @@ int db_add_inference(db *d, const db_inference *r)
     rc |= bind_real_opt(s, 15, r->energy_nj);
     rc |= bind_opt(s, 16, r->deadline_met);
     if (rc != SQLITE_OK) return bind_failed(d, ST_INFERENCE);
-    return add_bound(d, ST_INFERENCE);
+    return 0;
 }
 
-int db_add_exit_eval(db *d, const db_exit_eval *r)
+int db_add_inference(db *d, const db_inference *r)
 {
     if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to exit_evals: no row given");
+    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to inferences: no row given");
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_INFERENCE, r);
+    int rc = bind_inference(d, r);
+    return rc ? rc : add_bound(d, ST_INFERENCE);
+}
+
+static int bind_exit_eval(db *d, const db_exit_eval *r)
+{
     sqlite3_stmt *s = d->st[ST_EXIT_EVAL];
     int rc = sqlite3_bind_int64(s, 1, r->run_id);
     rc |= sqlite3_bind_int64(s, 2, r->sample);
@@ -650,19 +767,26 @@ int db_add_exit_eval(db *d, const db_exit_eval *r)
     rc |= bind_opt(s, 8, r->predicted_jump);
     rc |= bind_opt(s, 9, r->true_first_exit);
     if (rc != SQLITE_OK) return bind_failed(d, ST_EXIT_EVAL);
-    return add_bound(d, ST_EXIT_EVAL);
+    return 0;
 }
 
-int db_add_segment(db *d, const db_segment *r)
+int db_add_exit_eval(db *d, const db_exit_eval *r)
 {
     if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to segments: no row given");
+    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to exit_evals: no row given");
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_EXIT_EVAL, r);
+    int rc = bind_exit_eval(d, r);
+    return rc ? rc : add_bound(d, ST_EXIT_EVAL);
+}
+
+static int bind_segment(db *d, const db_segment *r, const char *kind)
+{
     sqlite3_stmt *s = d->st[ST_SEGMENT];
     /* Strings are bound SQLITE_STATIC: every column is rebound before each step. */
     int rc = sqlite3_bind_int64(s, 1, r->run_id);
     rc |= sqlite3_bind_int64(s, 2, r->sample);
     rc |= sqlite3_bind_int(s, 3, r->seq);
-    rc |= sqlite3_bind_text(s, 4, r->kind, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
     rc |= sqlite3_bind_int(s, 5, r->first_layer);
     rc |= sqlite3_bind_int(s, 6, r->last_layer);
     rc |= sqlite3_bind_int(s, 7, r->opp);
@@ -676,13 +800,20 @@ int db_add_segment(db *d, const db_segment *r)
     rc |= sqlite3_bind_double(s, 14, (r->compute_nj + r->memory_nj) + r->static_nj);
     rc |= sqlite3_bind_double(s, 15, r->dram_nj);
     if (rc != SQLITE_OK) return bind_failed(d, ST_SEGMENT);
-    return add_bound(d, ST_SEGMENT);
+    return 0;
 }
 
-int db_add_dvfs(db *d, const db_dvfs *r)
+int db_add_segment(db *d, const db_segment *r)
 {
     if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to dvfs_transitions: no row given");
+    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to segments: no row given");
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_SEGMENT, r);
+    int rc = bind_segment(d, r, r->kind);
+    return rc ? rc : add_bound(d, ST_SEGMENT);
+}
+
+static int bind_dvfs(db *d, const db_dvfs *r)
+{
     sqlite3_stmt *s = d->st[ST_DVFS];
     int rc = sqlite3_bind_int64(s, 1, r->run_id);
     rc |= sqlite3_bind_int64(s, 2, r->sample);
@@ -695,7 +826,16 @@ int db_add_dvfs(db *d, const db_dvfs *r)
     rc |= sqlite3_bind_double(s, 9, r->latency_ns);
     rc |= sqlite3_bind_double(s, 10, r->energy_nj);
     if (rc != SQLITE_OK) return bind_failed(d, ST_DVFS);
-    return add_bound(d, ST_DVFS);
+    return 0;
+}
+
+int db_add_dvfs(db *d, const db_dvfs *r)
+{
+    if (!d) return -SQLITE_MISUSE;
+    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to dvfs_transitions: no row given");
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_DVFS, r);
+    int rc = bind_dvfs(d, r);
+    return rc ? rc : add_bound(d, ST_DVFS);
 }
 
 int db_add_layer_cost(db *d, const db_layer_cost *r)

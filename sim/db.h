@@ -13,6 +13,8 @@
 #define DB_SCHEMA_VERSION 2
 /* Rows written per transaction unless db_set_batch_rows says otherwise. */
 #define DB_DEFAULT_BATCH_ROWS 20000
+/* Longest segment kind plus its NUL ("predictor"). */
+#define DB_KIND_CHARS 16
 
 /* A handle is used by one thread at a time. Functions returning int give 0 on success and
  * otherwise the negated SQLite primary result code (-SQLITE_CONSTRAINT, -SQLITE_READONLY, ...)
@@ -31,6 +33,19 @@ int db_open(db **out, const char *path, unsigned flags, char *err, size_t errlen
  * first to see its error. */
 void db_close(db *d);
 void db_set_batch_rows(db *d, unsigned rows); /* rows per transaction, >= 1 (0 means 1) */
+
+/* How db_add_inference, db_add_exit_eval, db_add_segment and db_add_dvfs write:
+ * - DB_ROWS_DIRECT (the default): each row is inserted at once into the open batch, so a bad
+ *   row is reported by its own call; the batch holds the database's write lock from its first
+ *   row to its commit.
+ * - DB_ROWS_STAGED: rows are held in memory and a whole batch is inserted when it is full or on
+ *   db_commit/db_run_end/db_close, so the write lock is held only while inserting and other
+ *   writers (parallel sweep workers) get it while this one computes. A bad row is reported by
+ *   the call that writes its batch, and the batch is then lost.
+ * - DB_ROWS_DISCARD: rows are dropped (pesim bench measures the simulation without logging).
+ * Switching commits what is pending. Rows of other tables are always written directly. */
+typedef enum db_row_mode { DB_ROWS_DIRECT, DB_ROWS_STAGED, DB_ROWS_DISCARD } db_row_mode;
+int db_set_row_mode(db *d, db_row_mode mode);
 const char *db_path(const db *d);
 
 /* What db_run_begin found for a config hash. */

@@ -576,13 +576,14 @@ static int cmd_infer(int argc, char **argv)
 /* ---- pesim bench ---- */
 
 static const char bench_usage[] =
-    "usage: pesim bench [--seconds S] [--dir DIR] [des|db|trace|kern|train|all]\n"
+    "usage: pesim bench [--seconds S] [--dir DIR] [des|db|trace|sweep|kern|train|all]\n"
     "\n"
     "Measure pesim's hot paths, each next to the bare ceiling measured in the same run:\n"
     "  des  event queue: pesim's 32-byte events vs a bare 16-byte binary heap (M events/s)\n"
     "  db   result writer: inference rows/s vs a plain prepared INSERT loop\n"
     "  trace trace-driven runs (predictive policy, accelerator on): simulated inferences/s\n"
-    "       with log = inferences, evals and all\n"
+    "       with logging off (rows dropped) and with log = inferences, evals and all\n"
+    "  sweep pesim sweep of 24 trace-driven points with 1 and 2 worker processes: points/s\n"
     "  kern functional engine: VGG-19 forward passes (width 1 on 32x32x3, width 1/4 on\n"
     "       32x32x1; batch 1 and 32) in images/s and GFLOP/s vs cblas_sgemm alone on the same\n"
     "       GEMM shapes, and a raw 512^3 sgemm (threads from OPENBLAS_NUM_THREADS)\n"
@@ -627,9 +628,9 @@ static int cmd_bench(int argc, char **argv)
         }
     }
     const char *what = optind < argc ? argv[optind] : "all";
-    if (optind + 1 < argc ||
-        (strcmp(what, "all") && strcmp(what, "des") && strcmp(what, "db") &&
-         strcmp(what, "train") && strcmp(what, "trace") && strcmp(what, "kern"))) {
+    if (optind + 1 < argc || (strcmp(what, "all") && strcmp(what, "des") && strcmp(what, "db") &&
+                              strcmp(what, "train") && strcmp(what, "trace") &&
+                              strcmp(what, "sweep") && strcmp(what, "kern"))) {
         fprintf(stderr, "pesim bench: unknown benchmark '%s'\n%s", what, bench_usage);
         return EXIT_USAGE;
     }
@@ -648,6 +649,13 @@ static int cmd_bench(int argc, char **argv)
     if (!strcmp(what, "all") || !strcmp(what, "trace")) {
         if (bench_trace(stdout, dir, seconds)) {
             fprintf(stderr, "pesim bench: trace benchmark failed in '%s'\n", dir);
+            return EXIT_INPUT;
+        }
+        printf("\n");
+    }
+    if (!strcmp(what, "all") || !strcmp(what, "sweep")) {
+        if (bench_sweep(stdout, dir)) {
+            fprintf(stderr, "pesim bench: sweep benchmark failed in '%s'\n", dir);
             return EXIT_INPUT;
         }
         printf("\n");

@@ -831,7 +831,10 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     if (!rc && st->outcome != DB_RUN_SKIPPED) {
         totals t = {0};
         double t0 = util_now_s();
-        rc = record_params(d, st->run_id, c, &s, &h, from_trace ? "trace" : "functional")
+        /* Parameters first, committed; then sample rows staged in memory and inserted a batch
+         * at a time, so the write lock is free while samples are simulated. */
+        rc = record_params(d, st->run_id, c, &s, &h, from_trace ? "trace" : "functional") ||
+                     db_set_row_mode(d, o->discard_rows ? DB_ROWS_DISCARD : DB_ROWS_STAGED)
                  ? (util_errf(err, errlen, "%s", db_errmsg(d)), RUN_EDB)
                  : loop(&s, &pc, &h, strcmp(log, "inferences") != 0, d, st->run_id, o, &t, err,
                         errlen);

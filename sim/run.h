@@ -35,6 +35,7 @@ typedef struct run_opts {
     bool progress_tty;   /* rewrite one progress line with \r */
     const char *version; /* pesim version recorded in runs */
     bool full_des;       /* re-simulate every op of every inference at tile level */
+    bool discard_rows;   /* simulate but write no inference/eval/segment rows (pesim bench) */
 } run_opts;
 
 /* What a run did. */
