@@ -41,9 +41,16 @@ enum {
     CONCURRENT_WRITERS = 3,  /* processes creating and writing one new file at once */
     CONCURRENT_ROWS = 20000, /* rows each of them writes */
     CONCURRENT_BATCH = 1000,
+    STAGED_SAMPLES = 40, /* samples of 7 rows each in the staged-rows test */
+    STAGED_BATCH = 30,   /* rows per batch there: batches end mid-sample */
     GARBAGE_BYTES = 4096,
     CHILD_EXIT_FAILED = 3,
 };
+
+#define INFERENCE_COLUMN_LIST                                                                      \
+    "sample, label, pred, correct, exit_layer, first_predicted_exit, n_exit_evals,"                \
+    " n_predictions, n_mispredictions, backbone_macs, exit_macs, predictor_ops, latency_ns,"       \
+    " energy_nj, deadline_met"
 
 static const char *const INFERENCE_COLUMNS[] = {
     "run_id",
@@ -292,6 +299,7 @@ static void test_create_reopen(void **state)
     char mode[16];
     q_text(h, mode, sizeof mode, "PRAGMA journal_mode");
     assert_string_equal(mode, "wal");
+    assert_int_equal(q_int(h, "PRAGMA page_size"), 16384); /* chosen for bulk appends */
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++) {
         assert_int_equal(q_int(h,
                                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=%Q",
@@ -1001,6 +1009,160 @@ static void test_kill(void **state)
     assert_int_equal(sqlite3_close(h), SQLITE_OK);
 }
 
+/* Add the rows of one sample to run: an inference, two exit evaluations, three segments (kinds
+ * from a buffer the caller overwrites afterwards) and a DVFS transition. 0 ok. */
+static int add_sample_rows(db *d, int64_t run, int64_t sample)
+{
+    db_inference r = make_inference(run, sample);
+    int rc = db_add_inference(d, &r);
+    for (int32_t k = 0; k < 2 && !rc; k++) {
+        db_exit_eval e = {.run_id = run,
+                          .sample = sample,
+                          .seq = k,
+                          .layer = 3 * k + 1,
+                          .score = 0.5 + 0.1 * k + (double)sample / 1000.0,
+                          .threshold = 0.9,
+                          .fired = k == 1,
+                          .predicted_jump = k == 0 ? 2 : -1,
+                          .true_first_exit = (int32_t)(sample % 4)};
+        rc = db_add_exit_eval(d, &e);
+    }
+    static const char *const kinds[] = {"backbone", "exit", "dvfs"};
+    for (int32_t k = 0; k < 3 && !rc; k++) {
+        char kind[DB_KIND_CHARS];
+        snprintf(kind, sizeof kind, "%s", kinds[k]);
+        db_segment g = {.run_id = run,
+                        .sample = sample,
+                        .seq = k,
+                        .kind = kind,
+                        .first_layer = k,
+                        .last_layer = k + 2,
+                        .opp = k,
+                        .freq_mhz = 500.0 + 100 * k,
+                        .vdd_v = 0.8,
+                        .time_ns = 10.0 * (double)(sample + k),
+                        .compute_nj = 1.5,
+                        .memory_nj = 0.25,
+                        .static_nj = 0.125,
+                        .dram_nj = 0.0625};
+        rc = db_add_segment(d, &g);
+        memset(kind, 'x', sizeof kind - 1); /* the row must not keep the caller's string */
+    }
+    db_dvfs v = {.run_id = run,
+                 .sample = sample,
+                 .seq = 0,
+                 .at_ns = 1.0 * (double)sample,
+                 .from_opp = 1,
+                 .to_opp = 2,
+                 .from_mhz = 600,
+                 .to_mhz = 700,
+                 .latency_ns = 20,
+                 .energy_nj = 0.5};
+    if (!rc) rc = db_add_dvfs(d, &v);
+    return rc;
+}
+
+/* Rows that differ between runs a and b of one table (every column but run_id). */
+static int64_t rows_differ(sqlite3 *h, const char *table, const char *cols, int64_t a, int64_t b)
+{
+    return q_int(h,
+                 "SELECT count(*) FROM (SELECT %s FROM %s WHERE run_id = %lld EXCEPT "
+                 "SELECT %s FROM %s WHERE run_id = %lld)",
+                 cols, table, (long long)a, cols, table, (long long)b) +
+           q_int(h, "SELECT count(*) FROM %s WHERE run_id = %lld", table, (long long)a) -
+           q_int(h, "SELECT count(*) FROM %s WHERE run_id = %lld", table, (long long)b);
+}
+
+/* Staged rows: nothing is written and no lock is held until a batch is full; then the batch
+ * lands whole, with the same rows as direct writes. A bad row fails the call that writes its
+ * batch, that batch is lost and writing goes on. Discarded rows are dropped. */
+static void test_staged_rows(void **state)
+{
+    fixture *f = *state;
+    db *d = open_new(f);
+    char sha[SHA_HEX + 1];
+    int64_t direct = begin_run(d, sha_of('a', sha), false, DB_RUN_NEW);
+    for (int64_t i = 0; i < STAGED_SAMPLES; i++) assert_int_equal(add_sample_rows(d, direct, i), 0);
+    end_run(d, direct, "done");
+
+    int64_t staged = begin_run(d, sha_of('b', sha), false, DB_RUN_NEW);
+    db_set_batch_rows(d, STAGED_BATCH);
+    assert_int_equal(db_set_row_mode(d, DB_ROWS_STAGED), 0);
+    sqlite3 *h = raw_open(f->path);
+    int64_t added = 0; /* rows given to the writer: 7 per sample */
+    for (int64_t i = 0; i < STAGED_SAMPLES; i++) {
+        assert_int_equal(add_sample_rows(d, staged, i), 0);
+        added += 7;
+        int64_t visible =
+            q_int(h,
+                  "SELECT (SELECT count(*) FROM inferences WHERE run_id = %lld)"
+                  " + (SELECT count(*) FROM exit_evals WHERE run_id = %lld)"
+                  " + (SELECT count(*) FROM segments WHERE run_id = %lld)"
+                  " + (SELECT count(*) FROM dvfs_transitions WHERE run_id = %lld)",
+                  (long long)staged, (long long)staged, (long long)staged, (long long)staged);
+        assert_int_equal(visible, added / STAGED_BATCH * STAGED_BATCH); /* whole batches */
+        /* between batches the write lock is free for another writer */
+        assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE; COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    }
+    end_run(d, staged, "done"); /* writes the partial last batch */
+    assert_int_equal(rows_differ(h, "inferences", INFERENCE_COLUMN_LIST, direct, staged), 0);
+    assert_int_equal(rows_differ(h, "exit_evals",
+                                 "sample, seq, layer, score, threshold, fired, predicted_jump,"
+                                 " true_first_exit",
+                                 direct, staged),
+                     0);
+    assert_int_equal(rows_differ(h, "segments",
+                                 "sample, seq, kind, first_layer, last_layer, opp, freq_mhz,"
+                                 " vdd_v, time_ns, compute_nj, memory_nj, static_nj, energy_nj,"
+                                 " dram_nj",
+                                 direct, staged),
+                     0);
+    assert_int_equal(rows_differ(h, "dvfs_transitions",
+                                 "sample, seq, at_ns, from_opp, to_opp, from_mhz, to_mhz,"
+                                 " latency_ns, energy_nj",
+                                 direct, staged),
+                     0);
+    assert_int_equal(
+        q_int(h, "SELECT count(*) FROM segments WHERE run_id = %lld", (long long)staged),
+        3 * STAGED_SAMPLES);
+
+    /* a duplicate row: its batch fails when written and is lost; the next batch lands */
+    int64_t bad = begin_run(d, sha_of('c', sha), false, DB_RUN_NEW);
+    db_set_batch_rows(d, 4);
+    db_inference r = make_inference(bad, 1);
+    assert_int_equal(db_add_inference(d, &r), 0);
+    assert_int_equal(db_add_inference(d, &r), 0); /* staged: not checked yet */
+    r.sample = 2;
+    assert_int_equal(db_add_inference(d, &r), 0);
+    r.sample = 3;
+    assert_int_equal(db_add_inference(d, &r), -SQLITE_CONSTRAINT); /* the 4th row writes */
+    assert_non_null(strstr(db_errmsg(d), "UNIQUE constraint failed"));
+    assert_non_null(strstr(db_errmsg(d), "(batch of 4 rows lost)"));
+    for (int64_t i = 10; i < 14; i++) {
+        r = make_inference(bad, i);
+        assert_int_equal(db_add_inference(d, &r), 0);
+    }
+    assert_int_equal(
+        q_int(h, "SELECT count(*) FROM inferences WHERE run_id = %lld", (long long)bad), 4);
+    /* a kind that cannot be held is refused at once */
+    db_segment g = {.run_id = bad, .kind = "backbone-and-more-than-fits"};
+    assert_int_equal(db_add_segment(d, &g), -SQLITE_CONSTRAINT);
+    g.kind = NULL;
+    assert_int_equal(db_add_segment(d, &g), -SQLITE_CONSTRAINT);
+
+    /* discarded rows are dropped; switching back writes directly again */
+    assert_int_equal(db_set_row_mode(d, DB_ROWS_DISCARD), 0);
+    r = make_inference(bad, 20);
+    assert_int_equal(db_add_inference(d, &r), 0);
+    assert_int_equal(db_add_inference(d, &r), 0);
+    assert_int_equal(db_set_row_mode(d, DB_ROWS_DIRECT), 0);
+    end_run(d, bad, "done");
+    assert_int_equal(
+        q_int(h, "SELECT count(*) FROM inferences WHERE run_id = %lld", (long long)bad), 4);
+    assert_int_equal(sqlite3_close(h), SQLITE_OK);
+    db_close(d);
+}
+
 /* Child k of test_concurrent: open (maybe create) the shared file and write its own run. */
 static void concurrent_child(const char *path, int k)
 {
@@ -1015,6 +1177,7 @@ static void concurrent_child(const char *path, int k)
         _exit(CHILD_EXIT_FAILED);
     }
     db_set_batch_rows(d, CONCURRENT_BATCH);
+    if (k % 2 && db_set_row_mode(d, DB_ROWS_STAGED)) _exit(CHILD_EXIT_FAILED); /* both modes */
     for (int64_t i = 0; i < CONCURRENT_ROWS; i++) {
         db_inference r = make_inference(id, i);
         if (db_add_inference(d, &r)) {
@@ -1031,7 +1194,8 @@ static void concurrent_child(const char *path, int k)
 }
 
 /* Processes of a sweep that create and write one new file at the same time all succeed: the
- * schema is created once and batches wait for each other (busy timeout). */
+ * schema is created once and batches wait for each other (busy timeout), whether rows are
+ * written directly or staged. */
 static void test_concurrent(void **state)
 {
     fixture *f = *state;
@@ -1110,6 +1274,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staged_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info, setup, teardown),
     };
