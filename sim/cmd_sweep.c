@@ -91,7 +91,9 @@ typedef struct point_msg {
 _Static_assert(sizeof(point_msg) <= PIPE_BUF, "a report must be one atomic pipe write");
 
 typedef struct sweep_ctx {
-    const sweep *sw;
+    sweep *sw;
+    cfg *base_cfg;  /* the loaded base config (a worker frees its copy before it exits) */
+    uint32_t *todo; /* the points to run (likewise) */
     sweep_base base;
     bool force;
     db *probe;        /* read-only handle on the result database of the last point */
@@ -334,6 +336,14 @@ static int pool_start(pool *p, sweep_ctx *x, int jobs)
             }
             close(rep[0]);
             worker(x, (uint32_t)i, fds[i][0], rep[1]);
+            /* the parent's memory, copied by fork: freed so that leak checkers see a clean exit */
+            free(fds);
+            free(p->pid);
+            free(p->task);
+            free(p->holds);
+            free(x->todo);
+            sweep_free(x->sw);
+            cfg_free(x->base_cfg);
             _exit(0);
         }
         if (pid < 0) break;
@@ -539,7 +549,11 @@ int cmd_sweep(int argc, char **argv)
     }
     for (size_t i = 0; i < npoints; i++)
         if (i % a.shard_n == a.shard_k - 1) todo[ntodo++] = (uint32_t)i;
-    sweep_ctx x = {.sw = sw, .base = {nfiles, files, a.nover, a.overrides}, .force = a.force};
+    sweep_ctx x = {.sw = sw,
+                   .base_cfg = base,
+                   .todo = todo,
+                   .base = {nfiles, files, a.nover, a.overrides},
+                   .force = a.force};
     if (a.dry_run) {
         status = dry_run(&x, todo, ntodo);
     } else {
