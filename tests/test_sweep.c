@@ -594,8 +594,8 @@ static void test_sweep_two_workers(void **state)
     all_done_once(db_path, SMALL_POINTS);
 }
 
-/* The sweep SIGKILLed after two done runs, then run again: every point done once, and the same
- * results as a sweep that was never interrupted. */
+/* The sweep SIGKILLed three times (once with two workers) after more and more done runs, then
+ * run again: every point done once, and the same results as a sweep never interrupted. */
 static void test_sweep_killed(void **state)
 {
     (void)state;
@@ -617,7 +617,9 @@ static void test_sweep_killed(void **state)
     long long before = 0;
     for (size_t k = 0; k < sizeof kill_at / sizeof kill_at[0]; k++) {
         int fds[2];
-        pid_t pid = start(killed, (const char *[]){"sweep", "-j", "1", cfg_path, NULL}, fds);
+        /* the second time with two workers: the kill takes their parent, and PDEATHSIG them */
+        const char *jobs = k == 1 ? "2" : "1";
+        pid_t pid = start(killed, (const char *[]){"sweep", "-j", jobs, cfg_path, NULL}, fds);
         struct timespec t0, now, nap = {0, POLL_US * 1000L};
         clock_gettime(CLOCK_MONOTONIC, &t0);
         long long seen = -1;
