@@ -17,5 +17,7 @@ int util_sql_exec(sqlite3 *db, const char *sql, const char *path, char *err, siz
 int util_sql_insert(sqlite3 *db, sqlite3_stmt *st, const char *path, char *err, size_t errlen);
 /* Seconds on the monotonic clock (for durations only). */
 double util_now_s(void);
+/* Sleep ms milliseconds (resumed after signals). */
+void util_sleep_ms(unsigned ms);
 
 #endif /* PESIM_UTIL_H */

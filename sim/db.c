@@ -11,8 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#define DB_PAGE_SIZE_TEXT "16384" /* bytes per page of a new result database */
+#define DB_PAGE_SIZE_TEXT "16384"       /* bytes per page of a new result database */
+#define DB_OWNER_KEY      "run.process" /* run_params key of a running run's writing process */
+
+enum { DB_HOST_CHARS = 256 }; /* host name as recorded, NUL included */
 
 enum {
     DB_BUSY_TIMEOUT_MS = 60000, /* wait this long for another writer before SQLITE_BUSY */
@@ -187,6 +191,8 @@ typedef enum db_stmt_id {
     ST_INSERT_RUN,
     ST_END_RUN,
     ST_PARAM,
+    ST_OWNER,
+    ST_DROP_OWNER,
     ST_INFERENCE,
     ST_EXIT_EVAL,
     ST_SEGMENT,
@@ -209,6 +215,10 @@ static const struct {
     [ST_END_RUN] = {"UPDATE runs SET status = ?2, finished_at = " DB_NOW_SQL " WHERE run_id = ?1",
                     "end run"},
     [ST_PARAM] = {"INSERT INTO run_params VALUES (?1, ?2, ?3)", "add to run_params"},
+    [ST_OWNER] = {"SELECT value FROM run_params WHERE run_id = ?1 AND key = '" DB_OWNER_KEY "'",
+                  "look up the process of a running run"},
+    [ST_DROP_OWNER] = {"DELETE FROM run_params WHERE run_id = ?1 AND key = '" DB_OWNER_KEY "'",
+                       "forget the process of an ended run"},
     [ST_INFERENCE] = {"INSERT INTO inferences VALUES "
                       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                       "add to inferences"},
@@ -245,6 +255,7 @@ struct db {
     unsigned pending;    /* rows added in the open batch (staged ones included) */
     db_row_mode mode;
     stage stage[STAGE_COUNT];
+    long busy_pid; /* the live process writing the run db_run_begin left alone (DB_RUN_BUSY) */
     bool readonly;
     char err[DB_ERR_CHARS];
     char path[]; /* as given to db_open */
@@ -898,6 +909,61 @@ static int find_run(db *d, const char *sha, bool *found, int64_t *id, bool *done
 }
 
 /* Delete a run (its rows go by ON DELETE CASCADE) and insert a fresh 'running' row. */
+/* The writing process of a running run, "HOST PID START" (START: the process's start time in
+ * clock ticks after boot, /proc/PID/stat field 22, so that a reused PID is not taken for the
+ * original process). Written with the run row, deleted when the run ends. */
+static int process_start(long pid, unsigned long long *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p) return -1;
+    /* after ") " come fields 3 (state) to 52; starttime is field 22 */
+    for (int field = 2; field < 22 && p; field++) p = strchr(p + 1, ' ');
+    return p && sscanf(p + 1, "%llu", start) == 1 ? 0 : -1;
+}
+
+static void owner_text(char *buf, size_t len)
+{
+    char host[DB_HOST_CHARS] = "";
+    if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "?");
+    for (char *c = host; *c; c++)
+        if (*c == ' ') *c = '_';
+    unsigned long long start = 0;
+    long pid = (long)getpid();
+    (void)process_start(pid, &start);
+    snprintf(buf, len, "%s %ld %llu", host, pid, start);
+}
+
+/* True when the running run run_id is being written by another live process on this host.
+ * A run of this very process, of another host, of a process that has ended, or without a
+ * recorded process, is not: it was interrupted and may be redone. */
+static bool owner_alive(db *d, int64_t run_id)
+{
+    sqlite3_stmt *s = d->st[ST_OWNER];
+    bool alive = false;
+    if (sqlite3_bind_int64(s, 1, run_id) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        char host[DB_HOST_CHARS], me[DB_HOST_CHARS + 48];
+        long pid = 0;
+        unsigned long long start = 0, now = 0;
+        owner_text(me, sizeof me);
+        if (v && sscanf(v, "%255s %ld %llu", host, &pid, &start) == 3 && pid > 0 &&
+            pid != (long)getpid() && strncmp(me, host, strlen(host)) == 0 &&
+            me[strlen(host)] == ' ' && process_start(pid, &now) == 0 && now == start) {
+            d->busy_pid = pid;
+            alive = true;
+        }
+    }
+    sqlite3_reset(s);
+    return alive;
+}
+
 static int replace_run(db *d, const db_run_spec *spec, bool found, int64_t old_id, int64_t *run_id)
 {
     int rc = 0;
@@ -917,7 +983,14 @@ static int replace_run(db *d, const db_run_spec *spec, bool found, int64_t old_i
     rc = step_done(d, ST_INSERT_RUN);
     if (rc) return rc;
     *run_id = sqlite3_last_insert_rowid(d->h);
-    return 0;
+    char owner[DB_HOST_CHARS + 48];
+    owner_text(owner, sizeof owner);
+    s = d->st[ST_PARAM];
+    rc = sqlite3_bind_int64(s, 1, *run_id);
+    rc |= sqlite3_bind_text(s, 2, DB_OWNER_KEY, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, owner, -1, SQLITE_TRANSIENT);
+    if (rc != SQLITE_OK) return bind_failed(d, ST_PARAM);
+    return step_done(d, ST_PARAM);
 }
 
 int db_run_begin(db *d, const db_run_spec *spec, bool force, int64_t *run_id,
@@ -938,14 +1011,19 @@ int db_run_begin(db *d, const db_run_spec *spec, bool force, int64_t *run_id,
     int64_t old_id = 0, new_id = 0;
     db_begin_outcome what = DB_RUN_NEW;
     rc = find_run(d, spec->config_sha256, &found, &old_id, &done);
-    if (!rc && found) what = !done ? DB_RUN_REDO : force ? DB_RUN_FORCED : DB_RUN_SKIPPED;
-    if (!rc && what != DB_RUN_SKIPPED) rc = replace_run(d, spec, found, old_id, &new_id);
+    d->busy_pid = 0;
+    if (!rc && found)
+        what = done                     ? (force ? DB_RUN_FORCED : DB_RUN_SKIPPED)
+               : owner_alive(d, old_id) ? DB_RUN_BUSY
+                                        : DB_RUN_REDO;
+    if (!rc && what != DB_RUN_SKIPPED && what != DB_RUN_BUSY)
+        rc = replace_run(d, spec, found, old_id, &new_id);
     if (!rc) rc = commit_tx(d);
     if (rc) {
         rollback(d);
         return give(d, rc, err, errlen);
     }
-    *run_id = what == DB_RUN_SKIPPED ? old_id : new_id;
+    *run_id = what == DB_RUN_SKIPPED || what == DB_RUN_BUSY ? old_id : new_id;
     *outcome = what;
     return 0;
 }
@@ -964,17 +1042,27 @@ int db_run_end(db *d, int64_t run_id, const char *status, char *err, size_t errl
                          run_id, status ? status : "(null)"),
                     err, errlen);
     int rc = db_commit(d);
+    if (!rc) rc = step_done(d, ST_BEGIN);
     if (rc) return give(d, rc, err, errlen);
+    /* the status and the end of the writing process's claim, in one transaction */
     sqlite3_stmt *s = d->st[ST_END_RUN];
     rc = sqlite3_bind_int64(s, 1, run_id);
     rc |= sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
-    if (rc != SQLITE_OK) return give(d, bind_failed(d, ST_END_RUN), err, errlen);
-    rc = step_done(d, ST_END_RUN);
-    if (rc) return give(d, rc, err, errlen);
-    if (sqlite3_changes(d->h) != 1)
-        return give(d, fail(d, SQLITE_NOTFOUND, "cannot end run %" PRId64 ": no such run", run_id),
-                    err, errlen);
-    return 0;
+    if (rc != SQLITE_OK) rc = bind_failed(d, ST_END_RUN);
+    if (!rc) rc = step_done(d, ST_END_RUN);
+    if (!rc && sqlite3_changes(d->h) != 1)
+        rc = fail(d, SQLITE_NOTFOUND, "cannot end run %" PRId64 ": no such run", run_id);
+    if (!rc && sqlite3_bind_int64(d->st[ST_DROP_OWNER], 1, run_id) != SQLITE_OK)
+        rc = bind_failed(d, ST_DROP_OWNER);
+    if (!rc) rc = step_done(d, ST_DROP_OWNER);
+    if (!rc) rc = commit_tx(d);
+    if (rc) rollback(d);
+    return rc ? give(d, rc, err, errlen) : 0;
+}
+
+long db_busy_pid(const db *d)
+{
+    return d ? d->busy_pid : 0;
 }
 
 int db_run_done(db *d, const char *config_sha256, bool *done)

@@ -54,6 +54,7 @@ typedef enum db_begin_outcome {
     DB_RUN_REDO,    /* an earlier run was left running/failed (killed): its rows deleted, redone */
     DB_RUN_FORCED,  /* a done run was replaced because force was set */
     DB_RUN_SKIPPED, /* a done run exists and force was not set: nothing to do */
+    DB_RUN_BUSY,    /* another live process on this host is writing the run: left alone */
 } db_begin_outcome;
 
 typedef struct db_run_spec {
@@ -67,6 +68,11 @@ typedef struct db_run_spec {
  * own transaction. 0 ok, negative on error. */
 int db_run_begin(db *d, const db_run_spec *spec, bool force, int64_t *run_id,
                  db_begin_outcome *outcome, char *err, size_t errlen);
+/* The process id of the writer of the run the last db_run_begin found busy (DB_RUN_BUSY). A
+ * running run records its writer (host, PID and process start time) as run_params key
+ * run.process until db_run_end, so a run whose writer was killed is redone while one whose
+ * writer is alive is not taken from it. */
+long db_busy_pid(const db *d);
 /* Record one effective parameter ("section.key", value) of a run (batched like rows; a key twice
  * is an error). */
 int db_run_param(db *d, int64_t run_id, const char *key, const char *value);

@@ -29,6 +29,7 @@
 #define KEY_NAME_MAX 32  /* longest [exit] key name looked up for an error location */
 #define ERR_LOC_MAX  512 /* longest "FILE:LINE" of an error location */
 static const double PROGRESS_PERIOD_S = 0.5;
+enum { BUSY_POLL_MS = 50 }; /* between two looks at a run another process is writing */
 
 /* ---- exit sources ---- */
 
@@ -828,6 +829,15 @@ int run_config(const cfg *c, const run_opts *o, run_stats *st, char *err, size_t
     rc = db_open(&d, out, DB_CREATE, err, errlen) ? RUN_EDB : RUN_OK;
     if (!rc && db_run_begin(d, &spec, o->force, &st->run_id, &st->outcome, err, errlen))
         rc = RUN_EDB;
+    /* Another live process is writing this very run (a second sweep of the same config): wait
+     * until it is done (then skipped here) or its writer has gone (then redone here). */
+    for (bool told = false; !rc && st->outcome == DB_RUN_BUSY; told = true) {
+        if (!told && o->progress)
+            fprintf(o->progress, "pesim run: run %lld is being written by process %ld; waiting\n",
+                    (long long)st->run_id, db_busy_pid(d));
+        util_sleep_ms(BUSY_POLL_MS);
+        if (db_run_begin(d, &spec, o->force, &st->run_id, &st->outcome, err, errlen)) rc = RUN_EDB;
+    }
     if (!rc && st->outcome != DB_RUN_SKIPPED) {
         totals t = {0};
         double t0 = util_now_s();

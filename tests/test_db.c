@@ -1163,6 +1163,76 @@ static void test_staged_rows(void **state)
     db_close(d);
 }
 
+/* A running run records its writer until it ends. Another live process's running run is busy
+ * (left alone); once that process is gone, or when the run is this process's own, it is redone. */
+static void test_run_owner(void **state)
+{
+    fixture *f = *state;
+    db *d = open_new(f);
+    char sha[SHA_HEX + 1], err[ERR_LEN] = "";
+    int64_t mine = begin_run(d, sha_of('a', sha), false, DB_RUN_NEW);
+    sqlite3 *h = raw_open(f->path);
+    char owner[320];
+    q_text(h, owner, sizeof owner,
+           "SELECT value FROM run_params WHERE run_id = %lld AND key = "
+           "'run.process'",
+           (long long)mine);
+    char host[256];
+    long pid = 0;
+    unsigned long long start = 0;
+    assert_int_equal(sscanf(owner, "%255s %ld %llu", host, &pid, &start), 3);
+    assert_int_equal(pid, (long)getpid());
+    assert_true(start > 0);
+    /* this process's own running run (abandoned) is redone */
+    int64_t again = begin_run(d, sha_of('a', sha), false, DB_RUN_REDO);
+    end_run(d, again, "done");
+    assert_int_equal(q_int(h, "SELECT count(*) FROM run_params WHERE key = 'run.process'"), 0);
+
+    /* a child begins run 'b' and stays alive until told */
+    int go[2], hold[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(hold), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        db *c = NULL;
+        char e[ERR_LEN], s2[SHA_HEX + 1];
+        db_run_spec spec = spec_of(sha_of('b', s2));
+        int64_t id;
+        db_begin_outcome out;
+        if (db_open(&c, f->path, DB_CREATE, e, sizeof e) ||
+            db_run_begin(c, &spec, false, &id, &out, e, sizeof e))
+            _exit(CHILD_EXIT_FAILED);
+        char x = 1;
+        (void)!write(go[1], &x, 1);
+        (void)!read(hold[0], &x, 1); /* until the parent closes the pipe or kills us */
+        _exit(0);
+    }
+    char x;
+    assert_int_equal(read(go[0], &x, 1), 1);
+    db_run_spec spec = spec_of(sha_of('b', sha));
+    int64_t id = 0;
+    db_begin_outcome out = DB_RUN_NEW;
+    assert_int_equal(db_run_begin(d, &spec, false, &id, &out, err, sizeof err), 0);
+    assert_int_equal(out, DB_RUN_BUSY);
+    assert_int_equal(db_busy_pid(d), (long)child);
+    assert_int_equal(db_run_begin(d, &spec, true, &id, &out, err, sizeof err), 0);
+    assert_int_equal(out, DB_RUN_BUSY); /* --force does not take it either */
+    assert_int_equal(kill(child, SIGKILL), 0);
+    int wstatus = 0;
+    assert_int_equal(waitpid(child, &wstatus, 0), child);
+    close(go[0]);
+    close(go[1]);
+    close(hold[0]);
+    close(hold[1]);
+    int64_t redo = begin_run(d, sha_of('b', sha), false, DB_RUN_REDO); /* its writer is gone */
+    assert_true(redo != id);
+    end_run(d, redo, "done");
+    assert_int_equal(q_int(h, "SELECT count(*) FROM runs WHERE status = 'done'"), 2);
+    assert_int_equal(sqlite3_close(h), SQLITE_OK);
+    db_close(d);
+}
+
 /* Child k of test_concurrent: open (maybe create) the shared file and write its own run. */
 static void concurrent_child(const char *path, int k)
 {
@@ -1275,6 +1345,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_row_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info, setup, teardown),
     };

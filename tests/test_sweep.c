@@ -657,6 +657,45 @@ static void test_sweep_killed(void **state)
     same_results(killed_db, whole_db);
 }
 
+/* Two sweeps of one config started at once into one database: every point is run by exactly
+ * one of them (a point the other is running is waited for, then found done), neither reports a
+ * failure, and no run keeps its writer's claim. */
+static void test_two_sweeps_at_once(void **state)
+{
+    (void)state;
+    char cfg_path[PATH_CHARS], wd[PATH_CHARS], db_path[PATH_CHARS + 16];
+    sweep_config("both.ini",
+                 "exit.policy = passive, predictive, predictive_single, oracle\n"
+                 "exit.beta = 0.5:1.25:0.05\n",
+                 cfg_path, sizeof cfg_path);
+    make_dir("both", wd, sizeof wd);
+    snprintf(db_path, sizeof db_path, "%s/sweep.db", wd);
+    int fa[2], fb[2];
+    pid_t a = start(wd, (const char *[]){"sweep", "-j", "1", cfg_path, NULL}, fa);
+    pid_t b = start(wd, (const char *[]){"sweep", "-j", "1", cfg_path, NULL}, fb);
+    static result ra, rb;
+    finish(a, fa, &ra);
+    finish(b, fb, &rb);
+    if (ra.status || rb.status) fail_msg("sweeps: %s / %s", ra.err, rb.err);
+    long long run[2] = {0, 0}, done[2] = {0, 0};
+    const result *r[2] = {&ra, &rb};
+    for (int k = 0; k < 2; k++) {
+        const char *line = strstr(r[k]->err, "pesim sweep: 64 points in ");
+        assert_non_null(line);
+        const char *c = strstr(line, "points/s): ");
+        assert_non_null(c);
+        assert_int_equal(
+            sscanf(c, "points/s): %lld run, %lld already done, 0 failed", &run[k], &done[k]), 2);
+        assert_null(strstr(line, "redone")); /* nothing was taken from a live writer */
+    }
+    assert_int_equal(run[0] + run[1], KILL_POINTS);
+    assert_int_equal(run[0] + done[0], KILL_POINTS);
+    assert_int_equal(run[1] + done[1], KILL_POINTS);
+    all_done_once(db_path, KILL_POINTS);
+    assert_int_equal(
+        query_int(db_path, "SELECT count(*) FROM run_params WHERE key = 'run.process'"), 0);
+}
+
 /* Two shards into two databases merged into one: the same runs and rows as one sweep; merging
  * again adds nothing. */
 static void test_shards_merge(void **state)
@@ -893,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_point_configs),
         cmocka_unit_test(test_sweep_two_workers),
         cmocka_unit_test(test_sweep_killed),
+        cmocka_unit_test(test_two_sweeps_at_once),
         cmocka_unit_test(test_shards_merge),
         cmocka_unit_test(test_merge_errors),
         cmocka_unit_test(test_sweep_failures),
