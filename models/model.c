@@ -605,6 +605,7 @@ int model_load(const char *path, model **out, char *err, size_t errlen)
         set_err(err, errlen, "%s: cannot open: no such file", path);
         return MODEL_EIO;
     }
+    if (util_sqlite_truncated(path, err, errlen)) return MODEL_EFORMAT;
     loader l = {NULL, path, err, errlen};
     if (sqlite3_open_v2(path, &l.db, SQLITE_OPEN_READONLY, NULL)) {
         set_err(err, errlen, "%s: cannot open: %s", path,

@@ -15,6 +15,10 @@ int util_sql_exec(sqlite3 *db, const char *sql, const char *path, char *err, siz
 /* Step a prepared insert once, then reset it and clear its bindings; on failure "PATH: sqlite
  * message" into err and -1, else 0. */
 int util_sql_insert(sqlite3 *db, sqlite3_stmt *st, const char *path, char *err, size_t errlen);
+/* A model or trace file (an SQLite database) cut short: when the file at path has a valid
+ * SQLite header whose page count needs more bytes than the file holds, "PATH: truncated: N of
+ * M bytes (...)" into err and -1; else 0 (not SQLite, unreadable or whole: the loader decides). */
+int util_sqlite_truncated(const char *path, char *err, size_t errlen);
 /* Seconds on the monotonic clock (for durations only). */
 double util_now_s(void);
 /* Sleep ms milliseconds (resumed after signals). */

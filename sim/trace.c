@@ -865,6 +865,7 @@ int trace_load(const char *path, trace **out, char *err, size_t errlen)
         set_err(err, errlen, "%s: not a pesim trace file (not a regular file)", path);
         return TRACE_EIO;
     }
+    if (util_sqlite_truncated(path, err, errlen)) return TRACE_EFORMAT;
     loader l = {NULL, path, err, errlen};
     if (sqlite3_open_v2(path, &l.db, SQLITE_OPEN_READONLY, NULL)) {
         set_err(err, errlen, "%s: cannot open: %s", path,

@@ -50,6 +50,7 @@ typedef enum file_kind {
     F_MODEL_SHAPE,    /* the valid model with one tensor's shape text changed */
     F_MODEL_BLOB,     /* the valid model with one tensor's BLOB cut short */
     F_MODEL_TRUNC,    /* the first half of the valid model file */
+    F_TRACE_TRUNC,    /* the first half of the valid trace file */
     F_DB_V99,         /* SQLite file with user_version = 99 and one table */
     F_DB_RO,          /* valid result database, chmod 0444 in a 0555 directory */
     F_IDX_TRUNC,      /* IDX test split whose images file is cut short (still gzip-framed) */
@@ -147,10 +148,12 @@ static const hostile_case CASES[] = {
 {"model text file", {"model", "info", "@D/m.model", NULL}, {{F_TEXT, "m.model", "hello, model\n"}},
  1, "not a pesim model file", "@D/m.model", NULL, false},
 {"model truncated", {"model", "info", "@D/m.model", NULL}, {{F_MODEL_TRUNC, "m.model", NULL}},
- 1, "not a pesim model file", "@D/m.model", NULL, false},
+ 1, "@D/m.model: truncated: ", "@D/m.model", NULL, false},
+{"trace truncated", {"trace", "info", "@D/t.trace", NULL}, {{F_TRACE_TRUNC, "t.trace", NULL}},
+ 1, "@D/t.trace: truncated: ", "@D/t.trace", NULL, false},
 {"infer truncated model", {"infer", "@D/m.model", "--data", "mnist", "--data-dir", "@D", NULL},
  {{F_MODEL_TRUNC, "m.model", NULL}},
- 1, "not a pesim model file", "@D/m.model", NULL, false},
+ 1, "@D/m.model: truncated: ", "@D/m.model", NULL, false},
 {"db read-only", {"run", "-q", "-s", "experiment.out=@D/ro/r.db", "@D/c.ini", NULL},
  {{F_TEXT, "c.ini", RUN_INI("")}, {F_DB_RO, "ro/r.db", NULL}},
  1, "result database is read-only", "@D/ro/r.db", NULL, true},
@@ -301,6 +304,9 @@ static void make_file(const char *dir, const case_file *cf)
         return;
     case F_MODEL_TRUNC:
         copy_file(MODEL, path, 0.5);
+        return;
+    case F_TRACE_TRUNC:
+        copy_file(TRACE, path, 0.5);
         return;
     case F_DB_V99:
         sql_exec(path, "CREATE TABLE runs(id INTEGER PRIMARY KEY); PRAGMA user_version = 99;");
