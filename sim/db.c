@@ -243,7 +243,7 @@ typedef struct staged_segment {
 /* Rows of one table held in memory until the batch is written (DB_ROWS_STAGED). */
 typedef struct stage {
     void *rows;
-    size_t n, cap, size; /* rows held, allocated, bytes per row */
+    size_t n, cap; /* rows held, rows allocated (STAGE_ROW_SIZE bytes each) */
 } stage;
 
 enum { STAGE_INFERENCE, STAGE_EXIT_EVAL, STAGE_SEGMENT, STAGE_DVFS, STAGE_COUNT };
