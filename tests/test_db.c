@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,8 +42,9 @@ enum {
     CONCURRENT_WRITERS = 3,  /* processes creating and writing one new file at once */
     CONCURRENT_ROWS = 20000, /* rows each of them writes */
     CONCURRENT_BATCH = 1000,
-    STAGED_SAMPLES = 40, /* samples of 7 rows each in the staged-rows test */
-    STAGED_BATCH = 30,   /* rows per batch there: batches end mid-sample */
+    DISK_FULL_BYTES = 1 << 20, /* file-size limit standing in for a full disk */
+    STAGED_SAMPLES = 40,       /* samples of 7 rows each in the staged-rows test */
+    STAGED_BATCH = 30,         /* rows per batch there: batches end mid-sample */
     GARBAGE_BYTES = 4096,
     CHILD_EXIT_FAILED = 3,
 };
@@ -1233,6 +1235,70 @@ static void test_run_owner(void **state)
     db_close(d);
 }
 
+/* The child of test_disk_full: write run 'f' under a file-size limit until the writer fails;
+ * exit 0 when the failure came as a one-line error naming the file. */
+static void disk_full_child(const char *path)
+{
+    signal(SIGXFSZ, SIG_IGN); /* writes past the limit then fail with EFBIG instead */
+    struct rlimit lim = {DISK_FULL_BYTES, DISK_FULL_BYTES};
+    if (setrlimit(RLIMIT_FSIZE, &lim)) _exit(CHILD_EXIT_FAILED);
+    db *d = NULL;
+    char err[ERR_LEN] = "", sha[SHA_HEX + 1];
+    db_run_spec spec = spec_of(sha_of('f', sha));
+    int64_t id;
+    db_begin_outcome out;
+    if (db_open(&d, path, DB_CREATE, err, sizeof err) ||
+        db_run_begin(d, &spec, false, &id, &out, err, sizeof err))
+        _exit(CHILD_EXIT_FAILED);
+    db_set_batch_rows(d, KILL_BATCH);
+    if (db_set_row_mode(d, DB_ROWS_STAGED)) _exit(CHILD_EXIT_FAILED);
+    int rc = 0;
+    for (int64_t i = 0; i < KILL_B_ROWS && !rc; i++) {
+        db_inference r = make_inference(id, i);
+        rc = db_add_inference(d, &r);
+    }
+    if (!rc) _exit(CHILD_EXIT_FAILED); /* the limit was never reached */
+    const char *msg = db_errmsg(d);
+    bool ok = strncmp(msg, path, strlen(path)) == 0 && !strchr(msg, '\n') &&
+              strstr(msg, "rows lost") && db_run_end(d, id, "failed", err, sizeof err) <= 0;
+    db_close(d);
+    _exit(ok ? 0 : CHILD_EXIT_FAILED);
+}
+
+/* A disk that fills up in the middle of a run (a file-size limit stands in for it): the write
+ * fails with a one-line error, the file stays sound, and the run is redone in full once there is
+ * room again. */
+static void test_disk_full(void **state)
+{
+    fixture *f = *state;
+    db *d = open_new(f);
+    char sha[SHA_HEX + 1];
+    int64_t a = begin_run(d, sha_of('a', sha), false, DB_RUN_NEW);
+    add_inferences(d, a, KILL_A_ROWS);
+    end_run(d, a, "done");
+    db_close(d);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) disk_full_child(f->path);
+    int wstatus = 0;
+    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+    assert_true(WIFEXITED(wstatus));
+    assert_int_equal(WEXITSTATUS(wstatus), 0);
+
+    sqlite3 *h = raw_open(f->path);
+    char ok[16];
+    q_text(h, ok, sizeof ok, "PRAGMA integrity_check");
+    assert_string_equal(ok, "ok");
+    assert_int_equal(count_rows(h, "inferences", a), KILL_A_ROWS); /* the done run is intact */
+    d = open_new(f);
+    int64_t redo = begin_run(d, sha_of('f', sha), false, DB_RUN_REDO);
+    add_inferences(d, redo, LIFECYCLE_ROWS);
+    end_run(d, redo, "done");
+    db_close(d);
+    assert_int_equal(q_int(h, "SELECT count(*) FROM inferences"), KILL_A_ROWS + LIFECYCLE_ROWS);
+    assert_int_equal(sqlite3_close(h), SQLITE_OK);
+}
+
 /* Child k of test_concurrent: open (maybe create) the shared file and write its own run. */
 static void concurrent_child(const char *path, int k)
 {
@@ -1346,6 +1412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info, setup, teardown),
     };
