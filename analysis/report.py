@@ -283,7 +283,10 @@ class Report:
 
     def save(self, fig, slug, name):
         fn = f"{slug}-{name}.png"
-        fig.savefig(os.path.join(self.out, fn), bbox_inches="tight")
+        path = os.path.join(self.out, fn)
+        # written beside, then renamed: a killed report never leaves a half-written figure
+        fig.savefig(path + ".tmp", bbox_inches="tight", format="png")
+        os.replace(path + ".tmp", path)
         self.plt.close(fig)
         return fn
 
@@ -1027,8 +1030,9 @@ def write_html(rep, groups, results, dbs, nruns):
                 w(f"<p class=note>{html.escape(ftitle)}: skipped — {html.escape(note)}.</p>")
     w("</body></html>")
     path = os.path.join(rep.out, "report.html")
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write("\n".join(out))
+    os.replace(path + ".tmp", path)
     return path
 
 
