@@ -1,9 +1,6 @@
 /* The pesim command-line front end: global options, the table of subcommands, and each
  * subcommand's option parsing. Exit codes: 0 ok, 1 bad input or config, 2 usage, 3 internal. */
-#include <sqlite3.h>
-
 #include "bench.h"
-#include "run.h"
 #include "cfg.h"
 #include "cmds.h"
 #include "data.h"
@@ -12,14 +9,16 @@
 #include "kern.h"
 #include "model.h"
 #include "net.h"
-#include "record.h"
 #include "pesim_version.h"
+#include "record.h"
+#include "run.h"
 #include "sha256.h"
 #include "train.h"
 
 #include <cblas.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,6 +593,28 @@ static const char bench_usage[] =
     "  --dir DIR     where the database and trace benchmarks write scratch files (default /tmp)\n"
     "Build with the release preset for figures worth quoting.\n";
 
+/* The machine the figures come from: CPU, cores, memory, SQLite and OpenBLAS builds. */
+static void print_machine(FILE *out)
+{
+    char cpu[256] = "unknown CPU", line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(cpu, sizeof cpu, "%s", colon + 2);
+            cpu[strcspn(cpu, "\n")] = '\0';
+            break;
+        }
+    }
+    if (f) fclose(f);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES),
+         page = sysconf(_SC_PAGESIZE);
+    fprintf(out, "machine: %s, %ld cores, %.1f GiB; SQLite %s; %s(kernels %s), %d BLAS thread(s)\n",
+            cpu, cores, (double)pages * (double)page / (1024.0 * 1024.0 * 1024.0),
+            sqlite3_libversion(), openblas_get_config(), openblas_get_corename(),
+            openblas_get_num_threads());
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {{"seconds", required_argument, NULL, 't'},
@@ -634,7 +655,9 @@ static int cmd_bench(int argc, char **argv)
         fprintf(stderr, "pesim bench: unknown benchmark '%s'\n%s", what, bench_usage);
         return EXIT_USAGE;
     }
-    printf("pesim %s benchmarks\n\n", PESIM_VERSION);
+    printf("pesim %s benchmarks\n", PESIM_VERSION);
+    print_machine(stdout);
+    printf("\n");
     if (!strcmp(what, "all") || !strcmp(what, "des")) {
         if (bench_des(stdout, seconds)) return EXIT_INTERNAL;
         printf("\n");
