@@ -3,6 +3,8 @@
  * through statements prepared once, and `pesim db info`. Schema reference: docs/schema.md. */
 #include "db.h"
 
+#include "db_stage.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -234,27 +236,14 @@ static const struct {
                        "add to layer_costs"},
 };
 
-/* A segment row as staged: its kind copied (the caller's string need not outlive the call). */
-typedef struct staged_segment {
-    db_segment row;
-    char kind[DB_KIND_CHARS];
-} staged_segment;
-
-/* Rows of one table held in memory until the batch is written (DB_ROWS_STAGED). */
-typedef struct stage {
-    void *rows;
-    size_t n, cap; /* rows held, rows allocated (STAGE_ROW_SIZE bytes each) */
-} stage;
-
-enum { STAGE_INFERENCE, STAGE_EXIT_EVAL, STAGE_SEGMENT, STAGE_DVFS, STAGE_COUNT };
-
 struct db {
     sqlite3 *h;
     sqlite3_stmt *st[ST_COUNT];
     unsigned batch_rows; /* rows per batch transaction */
     unsigned pending;    /* rows added in the open batch (staged ones included) */
     db_row_mode mode;
-    stage stage[STAGE_COUNT];
+    db_stage stage[DB_STAGE_TABLES];
+    sqlite3_stmt *flush[DB_STAGE_TABLES]; /* INSERT ... SELECT of each table's staged rows */
     long busy_pid; /* the live process writing the run db_run_begin left alone (DB_RUN_BUSY) */
     bool readonly;
     char err[DB_ERR_CHARS];
@@ -350,7 +339,7 @@ static void rollback(db *d)
 {
     if (!sqlite3_get_autocommit(d->h)) (void)sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
     d->pending = 0;
-    for (int i = 0; i < STAGE_COUNT; i++) d->stage[i].n = 0;
+    for (int i = 0; i < DB_STAGE_TABLES; i++) d->stage[i].n = 0;
 }
 
 /* COMMIT the open transaction. SQLITE_BUSY leaves it open (another connection holds a lock the
@@ -478,9 +467,19 @@ static int set_pragmas(db *d)
 
 static int prepare_all(db *d)
 {
+    int rc = db_stage_register(d->h, d->stage);
+    if (rc != SQLITE_OK)
+        return fail(d, rc, "cannot register the staged-row tables: %s", sqlite3_errstr(rc));
+    for (int t = 0; t < DB_STAGE_TABLES; t++) {
+        rc = sqlite3_prepare_v3(d->h, DB_STAGE_INSERT_SQL[t], -1, SQLITE_PREPARE_PERSISTENT,
+                                &d->flush[t], NULL);
+        if (rc != SQLITE_OK)
+            return fail(d, rc, "cannot prepare '%s': %s", DB_STAGE_INSERT_SQL[t],
+                        sqlite3_errmsg(d->h));
+    }
     for (int i = 0; i < ST_COUNT; i++) {
-        int rc = sqlite3_prepare_v3(d->h, DB_STMTS[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &d->st[i],
-                                    NULL);
+        rc = sqlite3_prepare_v3(d->h, DB_STMTS[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &d->st[i],
+                                NULL);
         if (rc != SQLITE_OK)
             return fail(d, rc, "cannot prepare '%s': %s", DB_STMTS[i].what, sqlite3_errmsg(d->h));
     }
@@ -556,25 +555,13 @@ int db_open(db **out, const char *path, unsigned flags, char *err, size_t errlen
     return 0;
 }
 
-static int bind_inference(db *d, const db_inference *r);
-static int bind_exit_eval(db *d, const db_exit_eval *r);
-static int bind_segment(db *d, const db_segment *r, const char *kind);
-static int bind_dvfs(db *d, const db_dvfs *r);
-
-static const size_t STAGE_ROW_SIZE[STAGE_COUNT] = {
-    [STAGE_INFERENCE] = sizeof(db_inference),
-    [STAGE_EXIT_EVAL] = sizeof(db_exit_eval),
-    [STAGE_SEGMENT] = sizeof(staged_segment),
-    [STAGE_DVFS] = sizeof(db_dvfs),
-};
-
 /* Hold a row of table t in memory (DB_ROWS_STAGED) or drop it (DB_ROWS_DISCARD); a full batch
  * is written at once. */
 static int stage_row(db *d, int t, const void *row)
 {
     if (d->mode == DB_ROWS_DISCARD) return 0;
-    stage *g = &d->stage[t];
-    if (t == STAGE_SEGMENT) {
+    db_stage *g = &d->stage[t];
+    if (t == DB_STAGE_SEGMENTS) {
         const char *kind = ((const db_segment *)row)->kind;
         if (!kind || strlen(kind) >= DB_KIND_CHARS)
             return fail(d, SQLITE_CONSTRAINT,
@@ -584,53 +571,48 @@ static int stage_row(db *d, int t, const void *row)
     }
     if (g->n == g->cap) {
         size_t cap = g->cap ? 2 * g->cap : 1024;
-        void *p = realloc(g->rows, cap * STAGE_ROW_SIZE[t]);
+        void *p = realloc(g->rows, cap * DB_STAGE_ROW_SIZE[t]);
         if (!p) return fail(d, SQLITE_NOMEM, "cannot hold a row in memory: out of memory");
         g->rows = p;
         g->cap = cap;
     }
-    char *slot = (char *)g->rows + g->n * STAGE_ROW_SIZE[t];
-    if (t == STAGE_SEGMENT) {
-        staged_segment *ss = (staged_segment *)slot;
+    char *slot = (char *)g->rows + g->n * DB_STAGE_ROW_SIZE[t];
+    if (t == DB_STAGE_SEGMENTS) {
+        db_staged_segment *ss = (db_staged_segment *)slot;
         ss->row = *(const db_segment *)row;
         snprintf(ss->kind, sizeof ss->kind, "%s", ss->row.kind);
         ss->row.kind = NULL;
     } else {
-        memcpy(slot, row, STAGE_ROW_SIZE[t]);
+        memcpy(slot, row, DB_STAGE_ROW_SIZE[t]);
     }
     g->n++;
     if (++d->pending >= d->batch_rows) return db_commit(d);
     return 0;
 }
 
-/* Insert every staged row, table by table, into the open transaction. */
+/* Insert every staged row, table by table, into the open transaction: one INSERT ... SELECT
+ * from the table's staged rows each. */
 static int write_staged(db *d)
 {
-    int rc = 0;
-    const stage *g = d->stage;
-    for (size_t i = 0; !rc && i < g[STAGE_INFERENCE].n; i++) {
-        rc = bind_inference(d, (const db_inference *)g[STAGE_INFERENCE].rows + i);
-        if (!rc) rc = step_done(d, ST_INFERENCE);
+    static const char *const what[DB_STAGE_TABLES] = {"add to inferences", "add to exit_evals",
+                                                      "add to segments", "add to dvfs_transitions"};
+    for (int t = 0; t < DB_STAGE_TABLES; t++) {
+        if (!d->stage[t].n) continue;
+        sqlite3_stmt *s = d->flush[t];
+        int rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) {
+            rc = fail(d, rc, "cannot %s: %s", what[t], sqlite3_errmsg(d->h));
+            sqlite3_reset(s);
+            return rc;
+        }
+        sqlite3_reset(s);
     }
-    for (size_t i = 0; !rc && i < g[STAGE_EXIT_EVAL].n; i++) {
-        rc = bind_exit_eval(d, (const db_exit_eval *)g[STAGE_EXIT_EVAL].rows + i);
-        if (!rc) rc = step_done(d, ST_EXIT_EVAL);
-    }
-    for (size_t i = 0; !rc && i < g[STAGE_SEGMENT].n; i++) {
-        const staged_segment *ss = (const staged_segment *)g[STAGE_SEGMENT].rows + i;
-        rc = bind_segment(d, &ss->row, ss->kind);
-        if (!rc) rc = step_done(d, ST_SEGMENT);
-    }
-    for (size_t i = 0; !rc && i < g[STAGE_DVFS].n; i++) {
-        rc = bind_dvfs(d, (const db_dvfs *)g[STAGE_DVFS].rows + i);
-        if (!rc) rc = step_done(d, ST_DVFS);
-    }
-    return rc;
+    return 0;
 }
 
 static bool have_staged(const db *d)
 {
-    for (int i = 0; i < STAGE_COUNT; i++)
+    for (int i = 0; i < DB_STAGE_TABLES; i++)
         if (d->stage[i].n) return true;
     return false;
 }
@@ -648,7 +630,7 @@ int db_commit(db *d)
     if (staged) { /* the write lock is taken only now, for the inserts themselves */
         if (sqlite3_get_autocommit(d->h)) rc = step_done(d, ST_BEGIN);
         if (!rc) rc = write_staged(d);
-        for (int i = 0; i < STAGE_COUNT; i++) d->stage[i].n = 0;
+        for (int i = 0; i < DB_STAGE_TABLES; i++) d->stage[i].n = 0;
     }
     if (!rc) rc = commit_tx(d);
     if (rc) {
@@ -668,8 +650,9 @@ void db_close(db *d)
      * commit is rolled back. */
     if (d->h) (void)db_commit(d);
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(d->st[i]);
+    for (int t = 0; t < DB_STAGE_TABLES; t++) sqlite3_finalize(d->flush[t]);
     sqlite3_close(d->h); /* SQLITE_OK once every statement above is finalized */
-    for (int i = 0; i < STAGE_COUNT; i++) free(d->stage[i].rows);
+    for (int i = 0; i < DB_STAGE_TABLES; i++) free(d->stage[i].rows);
     free(d);
 }
 
@@ -765,7 +748,7 @@ int db_add_inference(db *d, const db_inference *r)
 {
     if (!d) return -SQLITE_MISUSE;
     if (!r) return fail(d, SQLITE_MISUSE, "cannot add to inferences: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_INFERENCE, r);
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_INFERENCES, r);
     int rc = bind_inference(d, r);
     return rc ? rc : add_bound(d, ST_INFERENCE);
 }
@@ -790,7 +773,7 @@ int db_add_exit_eval(db *d, const db_exit_eval *r)
 {
     if (!d) return -SQLITE_MISUSE;
     if (!r) return fail(d, SQLITE_MISUSE, "cannot add to exit_evals: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_EXIT_EVAL, r);
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_EXIT_EVALS, r);
     int rc = bind_exit_eval(d, r);
     return rc ? rc : add_bound(d, ST_EXIT_EVAL);
 }
@@ -823,7 +806,7 @@ int db_add_segment(db *d, const db_segment *r)
 {
     if (!d) return -SQLITE_MISUSE;
     if (!r) return fail(d, SQLITE_MISUSE, "cannot add to segments: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_SEGMENT, r);
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_SEGMENTS, r);
     int rc = bind_segment(d, r, r->kind);
     return rc ? rc : add_bound(d, ST_SEGMENT);
 }
@@ -849,7 +832,7 @@ int db_add_dvfs(db *d, const db_dvfs *r)
 {
     if (!d) return -SQLITE_MISUSE;
     if (!r) return fail(d, SQLITE_MISUSE, "cannot add to dvfs_transitions: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, STAGE_DVFS, r);
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_DVFS, r);
     int rc = bind_dvfs(d, r);
     return rc ? rc : add_bound(d, ST_DVFS);
 }
