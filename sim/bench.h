@@ -10,8 +10,9 @@
  * Each measurement runs for at least min_seconds. 0 ok, negative on error. */
 int bench_des(FILE *out, double min_seconds);
 
-/* Result-database throughput: db_add_inference rows/s against a bare prepared INSERT loop of a
- * 16-column row in one transaction, both on fresh files in dir. 0 ok, negative on error. */
+/* Result-database throughput: db_add_inference rows/s, rows inserted directly and staged (one
+ * INSERT ... SELECT per batch, as runs write), against a bare prepared INSERT loop of a 16-column
+ * row in one transaction, all on fresh files in dir. 0 ok, negative on error. */
 int bench_db(FILE *out, const char *dir, double min_seconds);
 
 /* Trace-driven run throughput: a synthetic VGG-19 trace replayed through the predictive policy
