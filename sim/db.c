@@ -702,12 +702,6 @@ static int add_bound(db *d, db_stmt_id id)
     return 0;
 }
 
-/* Bind an index where -1 means "none" (stored NULL). */
-static int bind_opt(sqlite3_stmt *s, int col, int32_t v)
-{
-    return v == -1 ? sqlite3_bind_null(s, col) : sqlite3_bind_int(s, col, v);
-}
-
 /* Report a failed bind (bind codes are OR-ed, so only zero/non-zero is meaningful). */
 static int bind_failed(db *d, db_stmt_id id)
 {
@@ -715,126 +709,71 @@ static int bind_failed(db *d, db_stmt_id id)
                 sqlite3_errmsg(d->h));
 }
 
-/* A real that is NaN when absent: bound as NULL. */
-static int bind_real_opt(sqlite3_stmt *s, int col, double v)
+/* The statement and table name of each staged table's bound INSERT. */
+static const struct {
+    db_stmt_id stmt;
+    const char *name;
+} ROW_TABLE[DB_STAGE_TABLES] = {
+    [DB_STAGE_INFERENCES] = {ST_INFERENCE, "inferences"},
+    [DB_STAGE_EXIT_EVALS] = {ST_EXIT_EVAL, "exit_evals"},
+    [DB_STAGE_SEGMENTS] = {ST_SEGMENT, "segments"},
+    [DB_STAGE_DVFS] = {ST_DVFS, "dvfs_transitions"},
+};
+
+/* Bind every column of row to table t's INSERT. Strings are bound SQLITE_STATIC: every column
+ * is rebound before each step. */
+static int bind_row(db *d, int t, const void *row, const char *kind)
 {
-    return isnan(v) ? sqlite3_bind_null(s, col) : sqlite3_bind_double(s, col, v);
+    sqlite3_stmt *s = d->st[ROW_TABLE[t].stmt];
+    int rc = SQLITE_OK;
+    for (int c = 0; c < db_row_columns(t); c++) {
+        db_value v = db_row_value(t, row, kind, c);
+        switch (v.type) {
+        case SQLITE_INTEGER:
+            rc |= sqlite3_bind_int64(s, c + 1, v.i);
+            break;
+        case SQLITE_FLOAT:
+            rc |= sqlite3_bind_double(s, c + 1, v.f);
+            break;
+        case SQLITE_TEXT:
+            rc |= sqlite3_bind_text(s, c + 1, v.s, -1, SQLITE_STATIC);
+            break;
+        default:
+            rc |= sqlite3_bind_null(s, c + 1);
+            break;
+        }
+    }
+    return rc != SQLITE_OK ? bind_failed(d, ROW_TABLE[t].stmt) : 0;
 }
 
-static int bind_inference(db *d, const db_inference *r)
+/* Add a row of staged table t: staged or dropped, or bound and stepped into the open batch. */
+static int add_row(db *d, int t, const void *row, const char *kind)
 {
-    sqlite3_stmt *s = d->st[ST_INFERENCE];
-    int rc = sqlite3_bind_int64(s, 1, r->run_id);
-    rc |= sqlite3_bind_int64(s, 2, r->sample);
-    rc |= sqlite3_bind_int(s, 3, r->label);
-    rc |= sqlite3_bind_int(s, 4, r->pred);
-    rc |= sqlite3_bind_int(s, 5, r->correct);
-    rc |= sqlite3_bind_int(s, 6, r->exit_layer);
-    rc |= bind_opt(s, 7, r->first_predicted_exit);
-    rc |= sqlite3_bind_int(s, 8, r->n_exit_evals);
-    rc |= sqlite3_bind_int(s, 9, r->n_predictions);
-    rc |= sqlite3_bind_int(s, 10, r->n_mispredictions);
-    rc |= sqlite3_bind_int64(s, 11, r->backbone_macs);
-    rc |= sqlite3_bind_int64(s, 12, r->exit_macs);
-    rc |= sqlite3_bind_int64(s, 13, r->predictor_ops);
-    rc |= bind_real_opt(s, 14, r->latency_ns);
-    rc |= bind_real_opt(s, 15, r->energy_nj);
-    rc |= bind_opt(s, 16, r->deadline_met);
-    if (rc != SQLITE_OK) return bind_failed(d, ST_INFERENCE);
-    return 0;
+    if (!d) return -SQLITE_MISUSE;
+    if (!row) return fail(d, SQLITE_MISUSE, "cannot add to %s: no row given", ROW_TABLE[t].name);
+    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, t, row);
+    int rc = bind_row(d, t, row, kind);
+    return rc ? rc : add_bound(d, ROW_TABLE[t].stmt);
 }
 
 int db_add_inference(db *d, const db_inference *r)
 {
-    if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to inferences: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_INFERENCES, r);
-    int rc = bind_inference(d, r);
-    return rc ? rc : add_bound(d, ST_INFERENCE);
-}
-
-static int bind_exit_eval(db *d, const db_exit_eval *r)
-{
-    sqlite3_stmt *s = d->st[ST_EXIT_EVAL];
-    int rc = sqlite3_bind_int64(s, 1, r->run_id);
-    rc |= sqlite3_bind_int64(s, 2, r->sample);
-    rc |= sqlite3_bind_int(s, 3, r->seq);
-    rc |= sqlite3_bind_int(s, 4, r->layer);
-    rc |= sqlite3_bind_double(s, 5, r->score);
-    rc |= sqlite3_bind_double(s, 6, r->threshold);
-    rc |= sqlite3_bind_int(s, 7, r->fired);
-    rc |= bind_opt(s, 8, r->predicted_jump);
-    rc |= bind_opt(s, 9, r->true_first_exit);
-    if (rc != SQLITE_OK) return bind_failed(d, ST_EXIT_EVAL);
-    return 0;
+    return add_row(d, DB_STAGE_INFERENCES, r, NULL);
 }
 
 int db_add_exit_eval(db *d, const db_exit_eval *r)
 {
-    if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to exit_evals: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_EXIT_EVALS, r);
-    int rc = bind_exit_eval(d, r);
-    return rc ? rc : add_bound(d, ST_EXIT_EVAL);
-}
-
-static int bind_segment(db *d, const db_segment *r, const char *kind)
-{
-    sqlite3_stmt *s = d->st[ST_SEGMENT];
-    /* Strings are bound SQLITE_STATIC: every column is rebound before each step. */
-    int rc = sqlite3_bind_int64(s, 1, r->run_id);
-    rc |= sqlite3_bind_int64(s, 2, r->sample);
-    rc |= sqlite3_bind_int(s, 3, r->seq);
-    rc |= sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
-    rc |= sqlite3_bind_int(s, 5, r->first_layer);
-    rc |= sqlite3_bind_int(s, 6, r->last_layer);
-    rc |= sqlite3_bind_int(s, 7, r->opp);
-    rc |= sqlite3_bind_double(s, 8, r->freq_mhz);
-    rc |= sqlite3_bind_double(s, 9, r->vdd_v);
-    rc |= sqlite3_bind_double(s, 10, r->time_ns);
-    rc |= sqlite3_bind_double(s, 11, r->compute_nj);
-    rc |= sqlite3_bind_double(s, 12, r->memory_nj);
-    rc |= sqlite3_bind_double(s, 13, r->static_nj);
-    /* Stored total in a fixed order, so it is bit-identical across runs. */
-    rc |= sqlite3_bind_double(s, 14, (r->compute_nj + r->memory_nj) + r->static_nj);
-    rc |= sqlite3_bind_double(s, 15, r->dram_nj);
-    if (rc != SQLITE_OK) return bind_failed(d, ST_SEGMENT);
-    return 0;
+    return add_row(d, DB_STAGE_EXIT_EVALS, r, NULL);
 }
 
 int db_add_segment(db *d, const db_segment *r)
 {
-    if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to segments: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_SEGMENTS, r);
-    int rc = bind_segment(d, r, r->kind);
-    return rc ? rc : add_bound(d, ST_SEGMENT);
-}
-
-static int bind_dvfs(db *d, const db_dvfs *r)
-{
-    sqlite3_stmt *s = d->st[ST_DVFS];
-    int rc = sqlite3_bind_int64(s, 1, r->run_id);
-    rc |= sqlite3_bind_int64(s, 2, r->sample);
-    rc |= sqlite3_bind_int(s, 3, r->seq);
-    rc |= sqlite3_bind_double(s, 4, r->at_ns);
-    rc |= sqlite3_bind_int(s, 5, r->from_opp);
-    rc |= sqlite3_bind_int(s, 6, r->to_opp);
-    rc |= sqlite3_bind_double(s, 7, r->from_mhz);
-    rc |= sqlite3_bind_double(s, 8, r->to_mhz);
-    rc |= sqlite3_bind_double(s, 9, r->latency_ns);
-    rc |= sqlite3_bind_double(s, 10, r->energy_nj);
-    if (rc != SQLITE_OK) return bind_failed(d, ST_DVFS);
-    return 0;
+    return add_row(d, DB_STAGE_SEGMENTS, r, r ? r->kind : NULL);
 }
 
 int db_add_dvfs(db *d, const db_dvfs *r)
 {
-    if (!d) return -SQLITE_MISUSE;
-    if (!r) return fail(d, SQLITE_MISUSE, "cannot add to dvfs_transitions: no row given");
-    if (d->mode != DB_ROWS_DIRECT) return stage_row(d, DB_STAGE_DVFS, r);
-    int rc = bind_dvfs(d, r);
-    return rc ? rc : add_bound(d, ST_DVFS);
+    return add_row(d, DB_STAGE_DVFS, r, NULL);
 }
 
 int db_add_layer_cost(db *d, const db_layer_cost *r)

@@ -1,11 +1,15 @@
-/* Eponymous SQLite virtual tables over the rows the result writer stages in memory: one per
- * staged table, read front to back by "INSERT INTO t SELECT * FROM pesim_staged_t". One such
- * statement per batch costs SQLite about half the time of stepping a bound INSERT per row
- * (docs/performance.md), and SQLite's insert is most of a run's time. */
+/* The column values of the rows the result writer stages (one description per table, shared by
+ * the bound INSERT and the staged path, so both store the same values), and eponymous SQLite
+ * virtual tables over the staged rows: one per table, read front to back by "INSERT INTO t
+ * SELECT * FROM pesim_staged_t". One such statement per batch costs SQLite about half the time
+ * of stepping a bound INSERT per row (docs/performance.md), and inserting is most of a run. */
 #include "db_stage.h"
 
 #include <math.h>
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 const size_t DB_STAGE_ROW_SIZE[DB_STAGE_TABLES] = {
@@ -136,217 +140,170 @@ static int st_rowid(sqlite3_vtab_cursor *c, sqlite3_int64 *id)
     return SQLITE_OK;
 }
 
-/* An index where -1 means "none": NULL. */
-static void opt_int(sqlite3_context *x, int32_t v)
+/* How a struct field is stored: its C type, and whether -1 / NaN mean NULL. */
+typedef enum col_type {
+    C_I64,      /* int64_t */
+    C_I32,      /* int32_t */
+    C_BOOL,     /* bool, stored 0 or 1 */
+    C_I32_OPT,  /* int32_t, -1 is NULL */
+    C_REAL,     /* double */
+    C_REAL_OPT, /* double, NaN is NULL */
+    C_KIND,     /* a segment's kind: the string passed beside the row */
+    C_SEG_SUM,  /* a segment's energy_nj: (compute + memory) + static, in that order, so that it
+                   is bit-identical however the row was written */
+} col_type;
+
+typedef struct col {
+    col_type type;
+    size_t off;
+} col;
+
+#define I(t, f)                                                                                    \
+    {                                                                                              \
+        C_I64, offsetof(t, f)                                                                      \
+    }
+#define I32(t, f)                                                                                  \
+    {                                                                                              \
+        C_I32, offsetof(t, f)                                                                      \
+    }
+#define OPT(t, f)                                                                                  \
+    {                                                                                              \
+        C_I32_OPT, offsetof(t, f)                                                                  \
+    }
+#define R(t, f)                                                                                    \
+    {                                                                                              \
+        C_REAL, offsetof(t, f)                                                                     \
+    }
+
+/* Each table's columns in order, with the field of its row struct they come from. */
+static const col INFERENCE_COLS[] = {
+    I(db_inference, run_id),
+    I(db_inference, sample),
+    I32(db_inference, label),
+    I32(db_inference, pred),
+    {C_BOOL, offsetof(db_inference, correct)},
+    I32(db_inference, exit_layer),
+    OPT(db_inference, first_predicted_exit),
+    I32(db_inference, n_exit_evals),
+    I32(db_inference, n_predictions),
+    I32(db_inference, n_mispredictions),
+    I(db_inference, backbone_macs),
+    I(db_inference, exit_macs),
+    I(db_inference, predictor_ops),
+    {C_REAL_OPT, offsetof(db_inference, latency_ns)},
+    {C_REAL_OPT, offsetof(db_inference, energy_nj)},
+    OPT(db_inference, deadline_met),
+};
+static const col EXIT_EVAL_COLS[] = {
+    I(db_exit_eval, run_id),
+    I(db_exit_eval, sample),
+    I32(db_exit_eval, seq),
+    I32(db_exit_eval, layer),
+    R(db_exit_eval, score),
+    R(db_exit_eval, threshold),
+    {C_BOOL, offsetof(db_exit_eval, fired)},
+    OPT(db_exit_eval, predicted_jump),
+    OPT(db_exit_eval, true_first_exit),
+};
+static const col SEGMENT_COLS[] = {
+    I(db_segment, run_id),        I(db_segment, sample),
+    I32(db_segment, seq),         {C_KIND, 0},
+    I32(db_segment, first_layer), I32(db_segment, last_layer),
+    I32(db_segment, opp),         R(db_segment, freq_mhz),
+    R(db_segment, vdd_v),         R(db_segment, time_ns),
+    R(db_segment, compute_nj),    R(db_segment, memory_nj),
+    R(db_segment, static_nj),     {C_SEG_SUM, 0},
+    R(db_segment, dram_nj),
+};
+static const col DVFS_COLS[] = {
+    I(db_dvfs, run_id),     I(db_dvfs, sample),    I32(db_dvfs, seq),    R(db_dvfs, at_ns),
+    I32(db_dvfs, from_opp), I32(db_dvfs, to_opp),  R(db_dvfs, from_mhz), R(db_dvfs, to_mhz),
+    R(db_dvfs, latency_ns), R(db_dvfs, energy_nj),
+};
+
+#undef I
+#undef I32
+#undef OPT
+#undef R
+
+static const struct {
+    const col *cols;
+    int n;
+} COLS[DB_STAGE_TABLES] = {
+    [DB_STAGE_INFERENCES] = {INFERENCE_COLS, sizeof INFERENCE_COLS / sizeof INFERENCE_COLS[0]},
+    [DB_STAGE_EXIT_EVALS] = {EXIT_EVAL_COLS, sizeof EXIT_EVAL_COLS / sizeof EXIT_EVAL_COLS[0]},
+    [DB_STAGE_SEGMENTS] = {SEGMENT_COLS, sizeof SEGMENT_COLS / sizeof SEGMENT_COLS[0]},
+    [DB_STAGE_DVFS] = {DVFS_COLS, sizeof DVFS_COLS / sizeof DVFS_COLS[0]},
+};
+
+int db_row_columns(int table)
 {
-    if (v == -1)
-        sqlite3_result_null(x);
-    else
-        sqlite3_result_int(x, v);
+    return COLS[table].n;
 }
 
-/* A real that is NaN when absent: NULL. */
-static void opt_real(sqlite3_context *x, double v)
+db_value db_row_value(int table, const void *row, const char *kind, int column)
 {
-    if (isnan(v))
-        sqlite3_result_null(x);
-    else
-        sqlite3_result_double(x, v);
-}
-
-static void inference_column(sqlite3_context *x, const db_inference *r, int col)
-{
-    switch (col) {
-    case 0:
-        sqlite3_result_int64(x, r->run_id);
+    const col *c = &COLS[table].cols[column];
+    const char *p = (const char *)row + c->off;
+    db_value v = {.type = SQLITE_INTEGER};
+    switch (c->type) {
+    case C_I64:
+        memcpy(&v.i, p, sizeof(int64_t));
         break;
-    case 1:
-        sqlite3_result_int64(x, r->sample);
-        break;
-    case 2:
-        sqlite3_result_int(x, r->label);
-        break;
-    case 3:
-        sqlite3_result_int(x, r->pred);
-        break;
-    case 4:
-        sqlite3_result_int(x, r->correct);
-        break;
-    case 5:
-        sqlite3_result_int(x, r->exit_layer);
-        break;
-    case 6:
-        opt_int(x, r->first_predicted_exit);
-        break;
-    case 7:
-        sqlite3_result_int(x, r->n_exit_evals);
-        break;
-    case 8:
-        sqlite3_result_int(x, r->n_predictions);
-        break;
-    case 9:
-        sqlite3_result_int(x, r->n_mispredictions);
-        break;
-    case 10:
-        sqlite3_result_int64(x, r->backbone_macs);
-        break;
-    case 11:
-        sqlite3_result_int64(x, r->exit_macs);
-        break;
-    case 12:
-        sqlite3_result_int64(x, r->predictor_ops);
-        break;
-    case 13:
-        opt_real(x, r->latency_ns);
-        break;
-    case 14:
-        opt_real(x, r->energy_nj);
-        break;
-    default:
-        opt_int(x, r->deadline_met);
+    case C_I32:
+    case C_I32_OPT: {
+        int32_t x;
+        memcpy(&x, p, sizeof x);
+        v.i = x;
+        if (c->type == C_I32_OPT && x == -1) v.type = SQLITE_NULL;
         break;
     }
-}
-
-static void exit_eval_column(sqlite3_context *x, const db_exit_eval *r, int col)
-{
-    switch (col) {
-    case 0:
-        sqlite3_result_int64(x, r->run_id);
-        break;
-    case 1:
-        sqlite3_result_int64(x, r->sample);
-        break;
-    case 2:
-        sqlite3_result_int(x, r->seq);
-        break;
-    case 3:
-        sqlite3_result_int(x, r->layer);
-        break;
-    case 4:
-        sqlite3_result_double(x, r->score);
-        break;
-    case 5:
-        sqlite3_result_double(x, r->threshold);
-        break;
-    case 6:
-        sqlite3_result_int(x, r->fired);
-        break;
-    case 7:
-        opt_int(x, r->predicted_jump);
-        break;
-    default:
-        opt_int(x, r->true_first_exit);
+    case C_BOOL: {
+        bool x;
+        memcpy(&x, p, sizeof x);
+        v.i = x;
         break;
     }
-}
-
-static void segment_column(sqlite3_context *x, const db_staged_segment *s, int col)
-{
-    const db_segment *r = &s->row;
-    switch (col) {
-    case 0:
-        sqlite3_result_int64(x, r->run_id);
+    case C_REAL:
+    case C_REAL_OPT:
+        memcpy(&v.f, p, sizeof(double));
+        v.type = c->type == C_REAL_OPT && isnan(v.f) ? SQLITE_NULL : SQLITE_FLOAT;
         break;
-    case 1:
-        sqlite3_result_int64(x, r->sample);
+    case C_KIND:
+        v.type = kind ? SQLITE_TEXT : SQLITE_NULL;
+        v.s = kind;
         break;
-    case 2:
-        sqlite3_result_int(x, r->seq);
-        break;
-    case 3:
-        sqlite3_result_text(x, s->kind, -1, SQLITE_STATIC);
-        break;
-    case 4:
-        sqlite3_result_int(x, r->first_layer);
-        break;
-    case 5:
-        sqlite3_result_int(x, r->last_layer);
-        break;
-    case 6:
-        sqlite3_result_int(x, r->opp);
-        break;
-    case 7:
-        sqlite3_result_double(x, r->freq_mhz);
-        break;
-    case 8:
-        sqlite3_result_double(x, r->vdd_v);
-        break;
-    case 9:
-        sqlite3_result_double(x, r->time_ns);
-        break;
-    case 10:
-        sqlite3_result_double(x, r->compute_nj);
-        break;
-    case 11:
-        sqlite3_result_double(x, r->memory_nj);
-        break;
-    case 12:
-        sqlite3_result_double(x, r->static_nj);
-        break;
-    /* the total in the direct writer's order, so it is bit-identical */
-    case 13:
-        sqlite3_result_double(x, (r->compute_nj + r->memory_nj) + r->static_nj);
-        break;
-    default:
-        sqlite3_result_double(x, r->dram_nj);
+    case C_SEG_SUM: {
+        const db_segment *g = row;
+        v.type = SQLITE_FLOAT;
+        v.f = (g->compute_nj + g->memory_nj) + g->static_nj;
         break;
     }
-}
-
-static void dvfs_column(sqlite3_context *x, const db_dvfs *r, int col)
-{
-    switch (col) {
-    case 0:
-        sqlite3_result_int64(x, r->run_id);
-        break;
-    case 1:
-        sqlite3_result_int64(x, r->sample);
-        break;
-    case 2:
-        sqlite3_result_int(x, r->seq);
-        break;
-    case 3:
-        sqlite3_result_double(x, r->at_ns);
-        break;
-    case 4:
-        sqlite3_result_int(x, r->from_opp);
-        break;
-    case 5:
-        sqlite3_result_int(x, r->to_opp);
-        break;
-    case 6:
-        sqlite3_result_double(x, r->from_mhz);
-        break;
-    case 7:
-        sqlite3_result_double(x, r->to_mhz);
-        break;
-    case 8:
-        sqlite3_result_double(x, r->latency_ns);
-        break;
-    default:
-        sqlite3_result_double(x, r->energy_nj);
-        break;
     }
+    return v;
 }
 
-static int st_column(sqlite3_vtab_cursor *c, sqlite3_context *x, int col)
+static int st_column(sqlite3_vtab_cursor *c, sqlite3_context *x, int column)
 {
     const stage_vtab *v = (const stage_vtab *)c->pVtab;
-    size_t i = ((const stage_cursor *)c)->i;
-    const char *row = (const char *)v->src.stage->rows + i * DB_STAGE_ROW_SIZE[v->src.table];
-    switch (v->src.table) {
-    case DB_STAGE_INFERENCES:
-        inference_column(x, (const db_inference *)(const void *)row, col);
+    int t = v->src.table;
+    const char *row =
+        (const char *)v->src.stage->rows + ((const stage_cursor *)c)->i * DB_STAGE_ROW_SIZE[t];
+    const char *kind =
+        t == DB_STAGE_SEGMENTS ? ((const db_staged_segment *)(const void *)row)->kind : NULL;
+    db_value val = db_row_value(t, row, kind, column);
+    switch (val.type) {
+    case SQLITE_INTEGER:
+        sqlite3_result_int64(x, val.i);
         break;
-    case DB_STAGE_EXIT_EVALS:
-        exit_eval_column(x, (const db_exit_eval *)(const void *)row, col);
+    case SQLITE_FLOAT:
+        sqlite3_result_double(x, val.f);
         break;
-    case DB_STAGE_SEGMENTS:
-        segment_column(x, (const db_staged_segment *)(const void *)row, col);
+    case SQLITE_TEXT:
+        sqlite3_result_text(x, val.s, -1, SQLITE_STATIC);
         break;
     default:
-        dvfs_column(x, (const db_dvfs *)(const void *)row, col);
+        sqlite3_result_null(x);
         break;
     }
     return SQLITE_OK;

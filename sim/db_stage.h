@@ -5,6 +5,7 @@
 #define PESIM_DB_STAGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db.h"
 
@@ -38,6 +39,23 @@ extern const size_t DB_STAGE_ROW_SIZE[DB_STAGE_TABLES];
  * SELECT * FROM pesim_staged_inferences". Columns come out as the direct writer binds them:
  * -1 indices and NaN reals as NULL, a segment's energy_nj as (compute + memory) + static. */
 extern const char *const DB_STAGE_INSERT_SQL[DB_STAGE_TABLES];
+
+/* One column value of a row, as SQLite stores it: type SQLITE_INTEGER (i), SQLITE_FLOAT (f),
+ * SQLITE_TEXT (s) or SQLITE_NULL. */
+typedef struct db_value {
+    int type;
+    int64_t i;
+    double f;
+    const char *s;
+} db_value;
+
+/* Columns of table t. */
+int db_row_columns(int table);
+/* Column column of row (a db_inference, db_exit_eval, db_segment or db_dvfs for table t) as the
+ * table stores it: -1 indices and NaN reals NULL, a segment's energy_nj the sum of its parts,
+ * its kind the string kind (the row's own kind field is not read; NULL gives NULL). Both
+ * writers, bound INSERT and staged INSERT ... SELECT, take their values from here. */
+db_value db_row_value(int table, const void *row, const char *kind, int column);
 
 /* Register the virtual tables on connection h, table t reading stages[t] (which must outlive
  * h). SQLITE_OK or an SQLite error code. */
