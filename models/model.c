@@ -423,6 +423,10 @@ static int load_tensor_row(loader *l, model *m, sqlite3_stmt *st)
         set_err(l->err, l->errlen, "%s: unexpected tensor '%s'", l->path, name);
         return MODEL_EFORMAT;
     }
+    if (m->params[i]) {
+        set_err(l->err, l->errlen, "%s: tensor '%s' is stored twice", l->path, name);
+        return MODEL_EFORMAT;
+    }
     const net_tensor *t = net_tensor_at(m->net, i);
     const char *shape = (const char *)sqlite3_column_text(st, 1);
     char want[SHAPE_TEXT_MAX];

@@ -247,6 +247,19 @@ static void test_extra_tensor(void **state)
                  ": unexpected tensor 'foo'");
 }
 
+/* A hand-edited file whose tensors table lost its key and holds a tensor twice (found by the
+ * model fuzz target, which leaked the first copy). */
+static void test_duplicate_tensor(void **state)
+{
+    (void)state;
+    expect_error("dup",
+                 "CREATE TABLE t2(name TEXT, shape TEXT NOT NULL, data BLOB NOT NULL) STRICT;"
+                 "INSERT INTO t2 SELECT * FROM tensors;"
+                 "INSERT INTO t2 SELECT * FROM tensors WHERE name = 'conv3.weight';"
+                 "DROP TABLE tensors; ALTER TABLE t2 RENAME TO tensors",
+                 ": tensor 'conv3.weight' is stored twice");
+}
+
 static void test_wrong_shape(void **state)
 {
     (void)state;
@@ -538,6 +551,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_vgg19),    cmocka_unit_test(test_round_trip_resnet34),
         cmocka_unit_test(test_missing_tensor),      cmocka_unit_test(test_extra_tensor),
+        cmocka_unit_test(test_duplicate_tensor),
         cmocka_unit_test(test_wrong_shape),         cmocka_unit_test(test_truncated_blob),
         cmocka_unit_test(test_nan_tensor),          cmocka_unit_test(test_arch_text_changed),
         cmocka_unit_test(test_hash_changed),        cmocka_unit_test(test_arch_unparsable),
