@@ -12,7 +12,7 @@
 /* Schema version stored in PRAGMA user_version; a newer file is refused. */
 #define DB_SCHEMA_VERSION 2
 /* Rows written per transaction unless db_set_batch_rows says otherwise. */
-#define DB_DEFAULT_BATCH_ROWS 20000
+#define DB_DEFAULT_BATCH_ROWS 50000
 /* Longest segment kind plus its NUL ("predictor"). */
 #define DB_KIND_CHARS 16
 
