@@ -158,73 +158,53 @@ typedef struct col {
     size_t off;
 } col;
 
-#define I(t, f)                                                                                    \
-    {                                                                                              \
-        C_I64, offsetof(t, f)                                                                      \
-    }
-#define I32(t, f)                                                                                  \
-    {                                                                                              \
-        C_I32, offsetof(t, f)                                                                      \
-    }
-#define OPT(t, f)                                                                                  \
-    {                                                                                              \
-        C_I32_OPT, offsetof(t, f)                                                                  \
-    }
-#define R(t, f)                                                                                    \
-    {                                                                                              \
-        C_REAL, offsetof(t, f)                                                                     \
-    }
-
 /* Each table's columns in order, with the field of its row struct they come from. */
 static const col INFERENCE_COLS[] = {
-    I(db_inference, run_id),
-    I(db_inference, sample),
-    I32(db_inference, label),
-    I32(db_inference, pred),
+    {C_I64, offsetof(db_inference, run_id)},
+    {C_I64, offsetof(db_inference, sample)},
+    {C_I32, offsetof(db_inference, label)},
+    {C_I32, offsetof(db_inference, pred)},
     {C_BOOL, offsetof(db_inference, correct)},
-    I32(db_inference, exit_layer),
-    OPT(db_inference, first_predicted_exit),
-    I32(db_inference, n_exit_evals),
-    I32(db_inference, n_predictions),
-    I32(db_inference, n_mispredictions),
-    I(db_inference, backbone_macs),
-    I(db_inference, exit_macs),
-    I(db_inference, predictor_ops),
+    {C_I32, offsetof(db_inference, exit_layer)},
+    {C_I32_OPT, offsetof(db_inference, first_predicted_exit)},
+    {C_I32, offsetof(db_inference, n_exit_evals)},
+    {C_I32, offsetof(db_inference, n_predictions)},
+    {C_I32, offsetof(db_inference, n_mispredictions)},
+    {C_I64, offsetof(db_inference, backbone_macs)},
+    {C_I64, offsetof(db_inference, exit_macs)},
+    {C_I64, offsetof(db_inference, predictor_ops)},
     {C_REAL_OPT, offsetof(db_inference, latency_ns)},
     {C_REAL_OPT, offsetof(db_inference, energy_nj)},
-    OPT(db_inference, deadline_met),
+    {C_I32_OPT, offsetof(db_inference, deadline_met)},
 };
 static const col EXIT_EVAL_COLS[] = {
-    I(db_exit_eval, run_id),
-    I(db_exit_eval, sample),
-    I32(db_exit_eval, seq),
-    I32(db_exit_eval, layer),
-    R(db_exit_eval, score),
-    R(db_exit_eval, threshold),
+    {C_I64, offsetof(db_exit_eval, run_id)},
+    {C_I64, offsetof(db_exit_eval, sample)},
+    {C_I32, offsetof(db_exit_eval, seq)},
+    {C_I32, offsetof(db_exit_eval, layer)},
+    {C_REAL, offsetof(db_exit_eval, score)},
+    {C_REAL, offsetof(db_exit_eval, threshold)},
     {C_BOOL, offsetof(db_exit_eval, fired)},
-    OPT(db_exit_eval, predicted_jump),
-    OPT(db_exit_eval, true_first_exit),
+    {C_I32_OPT, offsetof(db_exit_eval, predicted_jump)},
+    {C_I32_OPT, offsetof(db_exit_eval, true_first_exit)},
 };
 static const col SEGMENT_COLS[] = {
-    I(db_segment, run_id),        I(db_segment, sample),
-    I32(db_segment, seq),         {C_KIND, 0},
-    I32(db_segment, first_layer), I32(db_segment, last_layer),
-    I32(db_segment, opp),         R(db_segment, freq_mhz),
-    R(db_segment, vdd_v),         R(db_segment, time_ns),
-    R(db_segment, compute_nj),    R(db_segment, memory_nj),
-    R(db_segment, static_nj),     {C_SEG_SUM, 0},
-    R(db_segment, dram_nj),
+    {C_I64, offsetof(db_segment, run_id)},      {C_I64, offsetof(db_segment, sample)},
+    {C_I32, offsetof(db_segment, seq)},         {C_KIND, 0},
+    {C_I32, offsetof(db_segment, first_layer)}, {C_I32, offsetof(db_segment, last_layer)},
+    {C_I32, offsetof(db_segment, opp)},         {C_REAL, offsetof(db_segment, freq_mhz)},
+    {C_REAL, offsetof(db_segment, vdd_v)},      {C_REAL, offsetof(db_segment, time_ns)},
+    {C_REAL, offsetof(db_segment, compute_nj)}, {C_REAL, offsetof(db_segment, memory_nj)},
+    {C_REAL, offsetof(db_segment, static_nj)},  {C_SEG_SUM, 0},
+    {C_REAL, offsetof(db_segment, dram_nj)},
 };
 static const col DVFS_COLS[] = {
-    I(db_dvfs, run_id),     I(db_dvfs, sample),    I32(db_dvfs, seq),    R(db_dvfs, at_ns),
-    I32(db_dvfs, from_opp), I32(db_dvfs, to_opp),  R(db_dvfs, from_mhz), R(db_dvfs, to_mhz),
-    R(db_dvfs, latency_ns), R(db_dvfs, energy_nj),
+    {C_I64, offsetof(db_dvfs, run_id)},      {C_I64, offsetof(db_dvfs, sample)},
+    {C_I32, offsetof(db_dvfs, seq)},         {C_REAL, offsetof(db_dvfs, at_ns)},
+    {C_I32, offsetof(db_dvfs, from_opp)},    {C_I32, offsetof(db_dvfs, to_opp)},
+    {C_REAL, offsetof(db_dvfs, from_mhz)},   {C_REAL, offsetof(db_dvfs, to_mhz)},
+    {C_REAL, offsetof(db_dvfs, latency_ns)}, {C_REAL, offsetof(db_dvfs, energy_nj)},
 };
-
-#undef I
-#undef I32
-#undef OPT
-#undef R
 
 static const struct {
     const col *cols;
