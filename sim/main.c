@@ -609,10 +609,10 @@ static void print_machine(FILE *out)
     if (f) fclose(f);
     long cores = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES),
          page = sysconf(_SC_PAGESIZE);
-    fprintf(out, "machine: %s, %ld cores, %.1f GiB; SQLite %s; %s (kernels %s), %d BLAS thread(s)\n",
-            cpu, cores, (double)pages * (double)page / (1024.0 * 1024.0 * 1024.0),
-            sqlite3_libversion(), openblas_get_config(), openblas_get_corename(),
-            openblas_get_num_threads());
+    fprintf(
+        out, "machine: %s, %ld cores, %.1f GiB; SQLite %s; %s (kernels %s), %d BLAS thread(s)\n",
+        cpu, cores, (double)pages * (double)page / (1024.0 * 1024.0 * 1024.0), sqlite3_libversion(),
+        openblas_get_config(), openblas_get_corename(), openblas_get_num_threads());
 }
 
 static int cmd_bench(int argc, char **argv)
