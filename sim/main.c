@@ -577,9 +577,11 @@ static int cmd_infer(int argc, char **argv)
 static const char bench_usage[] =
     "usage: pesim bench [--seconds S] [--dir DIR] [des|db|trace|sweep|kern|train|all]\n"
     "\n"
-    "Measure pesim's hot paths, each next to the bare ceiling measured in the same run:\n"
+    "Measure pesim's hot paths, each next to the bare ceiling measured in the same run, after a\n"
+    "line describing the machine (CPU, cores, memory, SQLite and OpenBLAS builds):\n"
     "  des  event queue: pesim's 32-byte events vs a bare 16-byte binary heap (M events/s)\n"
-    "  db   result writer: inference rows/s vs a plain prepared INSERT loop\n"
+    "  db   result writer: inference rows/s written directly and staged (as runs write) vs a\n"
+    "       plain prepared INSERT loop\n"
     "  trace trace-driven runs (predictive policy, accelerator on): simulated inferences/s\n"
     "       with logging off (rows dropped) and with log = inferences, evals and all\n"
     "  sweep pesim sweep of 24 trace-driven points with 1 and 2 worker processes: points/s\n"
