@@ -15,6 +15,9 @@ int bench_des(FILE *out, double min_seconds);
  * row in one transaction, all on fresh files in dir. 0 ok, negative on error. */
 int bench_db(FILE *out, const char *dir, double min_seconds);
 
+/* Remove a scratch database and its side files (-wal, -shm, -journal); missing ones are fine. */
+void bench_remove_db(const char *path);
+
 /* Trace-driven run throughput: a synthetic VGG-19 trace replayed through the predictive policy
  * with the accelerator model on, at each [experiment] log level, into fresh databases in dir;
  * simulated inferences/s. 0 ok, negative on error. */

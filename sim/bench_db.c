@@ -37,8 +37,8 @@ static const char BARE_INSERT[] = "INSERT INTO bare VALUES "
                                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
                                   "?15, ?16)";
 
-/* Files of one benchmark database (the database, its WAL and its shared-memory index). */
-static const char *const DB_SUFFIXES[] = {"", "-wal", "-shm"};
+/* Files of one benchmark database (the database, its WAL, shared-memory index and journal). */
+static const char *const DB_SUFFIXES[] = {"", "-wal", "-shm", "-journal"};
 
 static double now_s(void)
 {
@@ -172,8 +172,7 @@ static int bench_writer(const char *path, db_row_mode mode, double min_seconds, 
     return rc;
 }
 
-/* Remove a benchmark database's files; missing ones are fine. */
-static void remove_db(const char *path)
+void bench_remove_db(const char *path)
 {
     for (size_t i = 0; i < sizeof DB_SUFFIXES / sizeof DB_SUFFIXES[0]; i++) {
         char p[PATH_MAX];
@@ -199,15 +198,15 @@ int bench_db(FILE *out, const char *dir, double min_seconds)
     int64_t bare_rows = 0, direct_rows = 0, staged_rows = 0;
     double bare_s = 0, direct_s = 0, staged_s = 0, delete_s = 0, unused = 0;
     int rc = bench_bare(bare, min_seconds, &bare_rows, &bare_s, err, sizeof err);
-    remove_db(bare);
+    bench_remove_db(bare);
     if (!rc)
         rc = bench_writer(writer, DB_ROWS_DIRECT, min_seconds, &direct_rows, &direct_s, &delete_s,
                           err, sizeof err);
-    remove_db(writer);
+    bench_remove_db(writer);
     if (!rc)
         rc = bench_writer(writer, DB_ROWS_STAGED, min_seconds, &staged_rows, &staged_s, &unused,
                           err, sizeof err);
-    remove_db(writer);
+    bench_remove_db(writer);
     rmdir(tmp);
     if (rc) {
         fprintf(stderr, "%s\n", err);

@@ -14,17 +14,6 @@
 
 enum { BS_TRACE_SAMPLES = 5000, BS_SAMPLES = 5000, BS_POINTS = 24, BS_PATH = 512, BS_CLASSES = 10 };
 
-/* Remove a result database and its WAL side files. */
-static void remove_db(const char *path)
-{
-    static const char *const side[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t k = 0; k < sizeof side / sizeof side[0]; k++) {
-        char f[BS_PATH + 64];
-        snprintf(f, sizeof f, "%s%s", path, side[k]);
-        unlink(f);
-    }
-}
-
 /* The sweep config: every point on the trace at trace_path into db_path. 0 ok. */
 static int write_config(const char *ini, const char *trace_path, const char *db_path)
 {
@@ -42,7 +31,7 @@ static int write_config(const char *ini, const char *trace_path, const char *db_
 /* Run the sweep with jobs workers into a fresh database; wall seconds, or < 0. */
 static double one_sweep(const char *ini, const char *db_path, int jobs)
 {
-    remove_db(db_path);
+    bench_remove_db(db_path);
     char j[16];
     snprintf(j, sizeof j, "%d", jobs);
     char *argv[] = {"sweep", "-q", "-j", j, (char *)ini, NULL};
@@ -50,7 +39,7 @@ static double one_sweep(const char *ini, const char *db_path, int jobs)
     double t0 = util_now_s();
     int rc = cmd_sweep(5, argv);
     double s = util_now_s() - t0;
-    remove_db(db_path);
+    bench_remove_db(db_path);
     return rc ? -1 : s;
 }
 

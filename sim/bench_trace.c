@@ -135,12 +135,7 @@ int bench_trace(FILE *out, const char *dir, double min_seconds)
             rc = -1;
         else
             fprintf(out, "  %-12s %14.0f\n", logs[i], ips);
-        static const char *const side[] = {"", "-wal", "-shm"};
-        for (size_t k = 0; k < 3; k++) {
-            char f[BT_PATH + 40];
-            snprintf(f, sizeof f, "%s%s", db_path, side[k]);
-            unlink(f);
-        }
+        bench_remove_db(db_path);
     }
     unlink(trace_path);
     rmdir(tmp);

@@ -555,6 +555,17 @@ int db_open(db **out, const char *path, unsigned flags, char *err, size_t errlen
     return 0;
 }
 
+/* The statement and table name of each staged table's bound INSERT. */
+static const struct {
+    db_stmt_id stmt;
+    const char *name;
+} ROW_TABLE[DB_STAGE_TABLES] = {
+    [DB_STAGE_INFERENCES] = {ST_INFERENCE, "inferences"},
+    [DB_STAGE_EXIT_EVALS] = {ST_EXIT_EVAL, "exit_evals"},
+    [DB_STAGE_SEGMENTS] = {ST_SEGMENT, "segments"},
+    [DB_STAGE_DVFS] = {ST_DVFS, "dvfs_transitions"},
+};
+
 /* Hold a row of table t in memory (DB_ROWS_STAGED) or drop it (DB_ROWS_DISCARD); a full batch
  * is written at once. */
 static int stage_row(db *d, int t, const void *row)
@@ -594,14 +605,12 @@ static int stage_row(db *d, int t, const void *row)
  * from the table's staged rows each. */
 static int write_staged(db *d)
 {
-    static const char *const what[DB_STAGE_TABLES] = {"add to inferences", "add to exit_evals",
-                                                      "add to segments", "add to dvfs_transitions"};
     for (int t = 0; t < DB_STAGE_TABLES; t++) {
         if (!d->stage[t].n) continue;
         sqlite3_stmt *s = d->flush[t];
         int rc = sqlite3_step(s);
         if (rc != SQLITE_DONE) {
-            rc = fail(d, rc, "cannot %s: %s", what[t], sqlite3_errmsg(d->h));
+            rc = fail(d, rc, "cannot add to %s: %s", ROW_TABLE[t].name, sqlite3_errmsg(d->h));
             sqlite3_reset(s);
             return rc;
         }
@@ -708,17 +717,6 @@ static int bind_failed(db *d, db_stmt_id id)
     return fail(d, SQLITE_MISUSE, "cannot %s: cannot bind values: %s", DB_STMTS[id].what,
                 sqlite3_errmsg(d->h));
 }
-
-/* The statement and table name of each staged table's bound INSERT. */
-static const struct {
-    db_stmt_id stmt;
-    const char *name;
-} ROW_TABLE[DB_STAGE_TABLES] = {
-    [DB_STAGE_INFERENCES] = {ST_INFERENCE, "inferences"},
-    [DB_STAGE_EXIT_EVALS] = {ST_EXIT_EVAL, "exit_evals"},
-    [DB_STAGE_SEGMENTS] = {ST_SEGMENT, "segments"},
-    [DB_STAGE_DVFS] = {ST_DVFS, "dvfs_transitions"},
-};
 
 /* Bind every column of row to table t's INSERT. Strings are bound SQLITE_STATIC: every column
  * is rebound before each step. */
@@ -850,12 +848,19 @@ static int process_start(long pid, unsigned long long *start)
     return p && sscanf(p + 1, "%llu", start) == 1 ? 0 : -1;
 }
 
-static void owner_text(char *buf, size_t len)
+/* This host's name as recorded (spaces, which would split the field, as '_'). */
+static void self_host(char host[DB_HOST_CHARS])
 {
-    char host[DB_HOST_CHARS] = "";
-    if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "?");
+    memset(host, 0, DB_HOST_CHARS);
+    if (gethostname(host, DB_HOST_CHARS - 1)) snprintf(host, DB_HOST_CHARS, "?");
     for (char *c = host; *c; c++)
         if (*c == ' ') *c = '_';
+}
+
+static void owner_text(char *buf, size_t len)
+{
+    char host[DB_HOST_CHARS];
+    self_host(host);
     unsigned long long start = 0;
     long pid = (long)getpid();
     (void)process_start(pid, &start);
@@ -871,13 +876,13 @@ static bool owner_alive(db *d, int64_t run_id)
     bool alive = false;
     if (sqlite3_bind_int64(s, 1, run_id) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(s, 0);
-        char host[DB_HOST_CHARS], me[DB_HOST_CHARS + 48];
+        char host[DB_HOST_CHARS], me[DB_HOST_CHARS];
         long pid = 0;
         unsigned long long start = 0, now = 0;
-        owner_text(me, sizeof me);
+        self_host(me);
         if (v && sscanf(v, "%255s %ld %llu", host, &pid, &start) == 3 && pid > 0 &&
-            pid != (long)getpid() && strncmp(me, host, strlen(host)) == 0 &&
-            me[strlen(host)] == ' ' && process_start(pid, &now) == 0 && now == start) {
+            pid != (long)getpid() && strcmp(me, host) == 0 && process_start(pid, &now) == 0 &&
+            now == start) {
             d->busy_pid = pid;
             alive = true;
         }
